@@ -1,0 +1,26 @@
+# One-word developer commands; each installs what it needs first.
+.PHONY: install run test check lint-fix clean
+
+install:
+	@scripts/install
+
+## run: the whole service on http://127.0.0.1:$${GATEWAY_PORT:-5000}, in the foreground (Ctrl-C stops it)
+run: install
+	.venv/bin/python scripts/stack.py
+
+## test: static checks, then the test suite
+test: install
+	scripts/check
+	scripts/test
+
+check: install
+	scripts/check
+
+## lint-fix: apply ruff's fixes and formatting
+lint-fix: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+## clean: remove the venv and the local stack's runtime files (not .data/, the local database)
+clean:
+	rm -rf .venv .run .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,60 @@
+"""The database engine (one per process) and the checks that it answers."""
+
+from sqlalchemy import URL, Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from common.config import Settings
+
+#: Errors that mean "the database cannot be reached right now", as opposed to a bug.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, PoolTimeoutError)
+
+
+def sqlalchemy_url(settings: Settings) -> URL:
+    """DATABASE_URL with the driver made explicit: SQLAlchemy 2.1 would pick psycopg 3 for `postgresql://`."""
+    url = make_url(str(settings.database_url))
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg2")
+    return url
+
+
+def create_db_engine(settings: Settings, application_name: str = "records") -> Engine:
+    """An engine whose pool notices a restarted server instead of handing out dead connections."""
+    return create_engine(
+        sqlalchemy_url(settings),
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_s,
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout_s,
+            "application_name": application_name,
+        },
+    )
+
+
+def ping(engine: Engine) -> None:
+    """Run `select 1`; raises one of UNAVAILABLE_ERRORS when the server does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("select 1"))
+
+
+def wait_for_database(engine: Engine, timeout_s: float) -> None:
+    """Ping until the server answers, backing off, for at most `timeout_s` seconds."""
+    retrying = Retrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.1, max=2),
+        retry=retry_if_exception_type(UNAVAILABLE_ERRORS),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            ping(engine)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database is out of reach (rather than a query bug)."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -1,0 +1,67 @@
+"""Reading request bodies into validated models, with the matching problem on failure."""
+
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from common.problems import Problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without parameters, lower-cased ('' when absent)."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(413, f"The request body is larger than the {limit} bytes this endpoint accepts.")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> object:
+    """The parsed JSON body: 415 when it is not declared as JSON, 413 past `limit`, 400 when it does not parse."""
+    if not is_json(media_type(request)):
+        raise Problem(
+            415,
+            "The body must be JSON, sent with Content-Type: application/json.",
+            headers={"Accept-Post": "application/json"},
+        )
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc}.") from None
+
+
+def validate(model: type[ModelT], data: object) -> ModelT:
+    """`data` as `model`, or a 422 whose `errors` name each offending field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(map(str, error["loc"])) or "body", "message": error["msg"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+        raise Problem(422, f"The request is invalid: {summary}.", errors=errors) from None

@@ -1,0 +1,108 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`).
+
+Handlers raise `Problem`; the exception handlers registered by
+`common.web.create_app` turn it, Starlette's own `HTTPException`s (404, 405,
+413) and database outages into problem responses. Nothing else reaches the
+client: an unexpected exception becomes a bare 500 without a traceback.
+"""
+
+import http
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from common.db import is_unavailable
+
+logger = logging.getLogger("records.problems")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 5
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+class Problem(HTTPException):
+    """An HTTP error with a human-readable `detail` and optional extension members."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.extensions = extensions
+
+
+def problem_response(
+    status_code: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> ProblemResponse:
+    body = {
+        "type": "about:blank",
+        "title": http.HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+        **(extensions or {}),
+    }
+    return ProblemResponse(body, status_code=status_code, headers=headers)
+
+
+def service_unavailable(detail: str) -> ProblemResponse:
+    return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+# Starlette raises these with the bare reason phrase; say what actually went wrong.
+_DEFAULT_DETAILS = {
+    404: "There is nothing at this path.",
+    405: "This path does not accept that method; see the Allow header.",
+    413: "The request body is larger than this endpoint accepts.",
+}
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc, Problem):
+        return problem_response(exc.status_code, exc.detail, exc.headers, exc.extensions)
+    detail = exc.detail
+    if detail == http.HTTPStatus(exc.status_code).phrase:
+        detail = _DEFAULT_DETAILS.get(exc.status_code, detail)
+    return problem_response(exc.status_code, detail, exc.headers)
+
+
+def internal_error() -> ProblemResponse:
+    return problem_response(500, "The server failed to handle this request.")
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """An outage is the client's 503, not our bug: handled here so it is not re-raised as one."""
+    if is_unavailable(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return service_unavailable("The database is not reachable right now; try again shortly.")
+    logger.error("database error", exc_info=exc)
+    return internal_error()
+
+
+async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:
+    # ServerErrorMiddleware re-raises after this, so the traceback reaches the log, never the client.
+    return internal_error()
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception_handler,
+    DBAPIError: database_error_handler,
+    PoolTimeoutError: database_error_handler,
+    Exception: unhandled_exception_handler,
+}

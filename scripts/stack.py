@@ -1,0 +1,266 @@
+"""The local stack: the compose topology as local processes (`make run`).
+
+PostgreSQL (DATABASE_URL; else 127.0.0.1:5432; else a cluster of our own
+under .data/), the database created if missing and migrated, then the three
+functions as uvicorn processes, run with their Docker images' own command
+lines, and nginx in front, rendered from the same template compose uses.
+honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
+
+    python scripts/stack.py
+
+Environment: DATABASE_URL, GATEWAY_PORT (5000), REGISTER_PORT (8001),
+ADD_RECORD_PORT (8002), GET_RECORD_PORT (8003), MAX_UPLOAD_MB (256),
+STACK_DIR (.run, nginx's prefix and logs); everything else reaches the
+functions unchanged, as compose's environment would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import honcho.manager
+import httpx2
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("register", "add_record", "get_record")
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/records"
+LOCAL_CLUSTER_DIR = ROOT / ".data" / "postgres"
+STARTUP_TIMEOUT_S = 60
+
+# honcho SIGKILLs whatever is still running 5 s after SIGTERM; give uvicorn's
+# graceful shutdown (--timeout-graceful-shutdown 20) time to finish uploads.
+honcho.manager.KILL_WAIT = 25
+
+
+@dataclass(frozen=True)
+class Ports:
+    gateway: int
+    functions: Mapping[str, int]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        defaults = {"register": 8001, "add_record": 8002, "get_record": 8003}
+        return cls(
+            gateway=int(env.get("GATEWAY_PORT", "5000")),
+            functions={name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in defaults.items()},
+        )
+
+
+def function_command(name: str) -> list[str]:
+    """The CMD of the function's Dockerfile: local and container processes run the same line."""
+    dockerfile = (ROOT / "functions" / name / "Dockerfile").read_text()
+    match = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"functions/{name}/Dockerfile has no exec-form CMD")
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Substitute ${NAME} like the nginx image's envsubst does, refusing to leave one unset."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template variable ${{{name}}} has no value")
+        return values[name]
+
+    return re.sub(r"\$\{([A-Z][A-Z0-9_]*)\}", substitute, template)
+
+
+def gateway_values(ports: Ports, max_upload_mb: str) -> dict[str, str]:
+    return {
+        "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
+        "MAX_UPLOAD_MB": max_upload_mb,
+        **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in ports.functions.items()},
+    }
+
+
+def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
+    """Lay out nginx's prefix like /etc/nginx in the image; returns the main config file."""
+    nginx_dir = ROOT / "nginx"
+    (state_dir / "conf.d").mkdir(parents=True, exist_ok=True)
+    gateway = render((nginx_dir / "templates" / "gateway.conf.template").read_text(), values)
+    (state_dir / "conf.d" / "gateway.conf").write_text(gateway)
+    includes = state_dir / "includes"
+    if includes.is_symlink() or includes.exists():
+        includes.unlink()
+    includes.symlink_to(nginx_dir / "includes")
+    # nginx's workers drop root; they must still be able to write request bodies.
+    is_root = os.geteuid() == 0
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        path = state_dir / "temp" / temp
+        path.mkdir(parents=True, exist_ok=True)
+        if is_root:
+            shutil.chown(path, user="www-data")
+    main = render(
+        (nginx_dir / "local" / "nginx.conf.template").read_text(),
+        {"WORKER_USER_LINE": "user www-data;" if is_root else "# (not root: workers run as this user)"},
+    )
+    config = state_dir / "nginx.conf"
+    config.write_text(main)
+    return config
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_binary(name: str) -> str:
+    """Debian keeps initdb and pg_ctl off PATH, under /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not candidates:
+        raise SystemExit(f"{name} not found: install PostgreSQL (apt-get install -y postgresql)")
+    return str(candidates[-1])
+
+
+class LocalCluster:
+    """A PostgreSQL cluster under .data/, for machines where nothing answers on 5432."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+
+    def _run(self, *command: str) -> None:
+        # PostgreSQL refuses to run as root; run its tools as the postgres user.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True)
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            shutil.chown(self.data_dir.parent, user="postgres")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(postgres_binary("initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir}"
+        self._run(
+            postgres_binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
+            "-o", options, "-w", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._run(postgres_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+
+@contextmanager
+def database_server(env: Mapping[str, str]) -> Iterator[str]:
+    """Yield the database URL, starting (and afterwards stopping) a local cluster when needed."""
+    url = env.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    parsed = make_url(DEFAULT_DATABASE_URL)
+    assert parsed.host is not None
+    assert parsed.port is not None
+    if answers(parsed.host, parsed.port):
+        yield DEFAULT_DATABASE_URL
+        return
+    print(f"nothing answers on {parsed.host}:{parsed.port}; starting the cluster in {LOCAL_CLUSTER_DIR}", flush=True)
+    cluster = LocalCluster(LOCAL_CLUSTER_DIR, parsed.port)
+    cluster.start()
+    try:
+        yield DEFAULT_DATABASE_URL
+    finally:
+        cluster.stop()
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE when missing, connecting to the server's `postgres` database."""
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    connection = psycopg2.connect(admin.render_as_string(hide_password=False), connect_timeout=5)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,))
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database or "")))
+    finally:
+        connection.close()
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Apply migrations once, before any function starts (what compose's `migrate` service does)."""
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=dict(env), check=True)
+
+
+def function_env(env: Mapping[str, str], port: int) -> dict[str, str]:
+    return {
+        **env,
+        "UVICORN_HOST": "127.0.0.1",
+        "UVICORN_PORT": str(port),
+        "UVICORN_FORWARDED_ALLOW_IPS": "127.0.0.1",
+        # The venv's executables (uvicorn, ffmpeg wrappers) first, like the image's PATH.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
+
+
+def wait_until_ready(ports: Ports) -> None:
+    """Print one line once every function reports healthy and the gateway answers."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    pending = {f"http://127.0.0.1:{port}/healthz" for port in ports.functions.values()}
+    while pending and time.monotonic() < deadline:
+        for url in list(pending):
+            try:
+                if httpx2.get(url, timeout=2).status_code == 200:
+                    pending.discard(url)
+            except httpx2.HTTPError:
+                pass
+        time.sleep(0.2)
+    while not answers("127.0.0.1", ports.gateway) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pending:
+        print(f"stack: still unhealthy after {STARTUP_TIMEOUT_S} s: {', '.join(sorted(pending))}", flush=True)
+    else:
+        print(f"stack: ready on http://127.0.0.1:{ports.gateway}", flush=True)
+
+
+def run(env: Mapping[str, str]) -> int:
+    ports = Ports.from_env(env)
+    state_dir = Path(env.get("STACK_DIR", ROOT / ".run")).resolve()
+    with database_server(env) as database_url:
+        env = {**env, "DATABASE_URL": database_url}
+        ensure_database(database_url)
+        migrate(env)
+        nginx_conf = render_nginx(state_dir, gateway_values(ports, env.get("MAX_UPLOAD_MB", "256")))
+
+        manager = honcho.manager.Manager()
+        for name in FUNCTIONS:
+            manager.add_process(
+                name,
+                shlex.join(function_command(name)),
+                env=function_env(env, ports.functions[name]),
+                cwd=str(ROOT / "functions" / name),
+            )
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        manager.add_process("nginx", shlex.join([nginx, "-p", f"{state_dir}/", "-c", str(nginx_conf), "-e", "stderr"]))
+        threading.Thread(target=wait_until_ready, args=(ports,), daemon=True).start()
+        manager.loop()
+        return int(manager.returncode or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(run(dict(os.environ)))

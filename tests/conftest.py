@@ -1,0 +1,74 @@
+"""Fixtures shared by every test: a throwaway database per run, and the functions' apps.
+
+The database lives on the server `make run` would use (DATABASE_URL's server,
+else 127.0.0.1:5432, else a cluster under .data/); it is created with a random
+name, migrated, exported as DATABASE_URL for everything the tests start, and
+dropped at the end.
+"""
+
+import importlib
+import os
+import secrets
+from collections.abc import Iterator
+from types import ModuleType
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from sqlalchemy import Engine, make_url
+from starlette.applications import Starlette
+
+from common.config import Settings, get_settings
+from common.db import create_db_engine
+from scripts import stack
+
+
+def admin_connection(url: str) -> "psycopg2.extensions.connection":
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    connection = psycopg2.connect(admin.render_as_string(hide_password=False))
+    connection.autocommit = True
+    return connection
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server_env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if "DATABASE_URL" in os.environ:
+        server_env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    with stack.database_server(server_env) as server_url:
+        name = f"records_test_{secrets.token_hex(4)}"
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        stack.ensure_database(url)
+        stack.migrate(dict(os.environ))
+        try:
+            yield url
+        finally:
+            connection = admin_connection(url)
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            connection.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_db_engine(settings, application_name="tests")
+    yield engine
+    engine.dispose()
+
+
+def load_function(name: str) -> ModuleType:
+    """The module `functions/<name>/app.py`, imported after DATABASE_URL points at the test database."""
+    return importlib.import_module(f"functions.{name}.app")
+
+
+@pytest.fixture(scope="session")
+def register_app(settings: Settings) -> Starlette:
+    app: Starlette = load_function("register").app
+    return app

@@ -1,0 +1,112 @@
+"""The API through nginx, as a client sees it: routing, statuses and problem bodies."""
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from scripts import stack as local_stack
+from tests.e2e.conftest import Stack, free_port
+from tests.problems import assert_problem
+
+JSON = {"content-type": "application/json"}
+
+
+def test_register_through_the_gateway(gateway: httpx2.Client) -> None:
+    response = gateway.post("/register", json={"name": "alice"})
+    assert response.status_code == 201
+    body = response.json()
+    assert isinstance(body["user_id"], int)
+    assert uuid.UUID(body["access_token"]).version == 4
+    assert response.headers["cache-control"] == "no-store"
+    assert "nginx/" not in response.headers.get("server", "")
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b"{nope", JSON, 400),
+        (b"{}", JSON, 422),
+        (b'{"name": "   "}', JSON, 422),
+        (b'{"name": 7}', JSON, 422),
+        (b"[]", JSON, 422),
+        (b'{"name": "alice"}', {"content-type": "text/plain"}, 415),
+    ],
+    ids=["unparseable", "missing-name", "blank-name", "wrong-type", "not-object", "not-json"],
+)
+def test_register_errors_pass_through_as_problems(
+    gateway: httpx2.Client, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    assert_problem(gateway.post("/register", content=content, headers=headers), status)
+
+
+def test_register_method_not_allowed(gateway: httpx2.Client) -> None:
+    response = gateway.get("/register")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
+def test_record_refuses_other_methods_at_the_gateway(gateway: httpx2.Client) -> None:
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = gateway.request(method, "/record")
+        assert_problem(response, 405)
+        assert response.headers["allow"] == "GET, HEAD, POST"
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/healthz", "/register/1", "/records"])
+def test_unknown_paths_are_404(gateway: httpx2.Client, path: str) -> None:
+    assert_problem(gateway.get(path), 404)
+
+
+def test_oversized_registration_is_413_at_the_gateway(gateway: httpx2.Client) -> None:
+    response = gateway.post("/register", content=b"x" * 20_000, headers=JSON)
+    body = assert_problem(response, 413)
+    # The gateway answered: a function's 413 names its own byte limit.
+    assert "bytes" not in body["detail"]
+
+
+def test_functions_are_healthy_on_their_own_ports(stack: Stack) -> None:
+    for port in stack.function_ports.values():
+        response = httpx2.get(f"http://127.0.0.1:{port}/healthz")
+        assert response.status_code == 200
+
+
+@pytest.fixture
+def gateway_without_functions(tmp_path: Path) -> Iterator[httpx2.Client]:
+    """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
+    ports = local_stack.Ports(gateway=free_port(), functions={name: free_port() for name in local_stack.FUNCTIONS})
+    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, "256"))
+    nginx = subprocess.Popen(["nginx", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"])
+    try:
+        while not local_stack.answers("127.0.0.1", ports.gateway):
+            assert nginx.poll() is None, "nginx exited"
+            time.sleep(0.05)
+        with httpx2.Client(base_url=f"http://127.0.0.1:{ports.gateway}", timeout=10) as client:
+            yield client
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+
+
+def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2.Client) -> None:
+    for method, path in [("POST", "/register"), ("POST", "/record"), ("GET", "/record")]:
+        response = gateway_without_functions.request(method, path)
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) > 0
+
+
+def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
+    ports = local_stack.Ports(gateway=5000, functions={name: 8000 + i for i, name in enumerate(local_stack.FUNCTIONS)})
+    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, "256"))
+    result = subprocess.run(
+        ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
