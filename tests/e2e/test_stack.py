@@ -1,10 +1,16 @@
 """`make run`'s supervisor: everything it starts, it stops."""
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import psycopg2
+import pytest
 
-from tests.e2e.conftest import start_stack
+from scripts.stack import LocalCluster, answers, ensure_database
+from tests.e2e.conftest import free_port, start_stack
 
 
 def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Path) -> None:
@@ -19,3 +25,35 @@ def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Pat
     assert status in (0, 143)  # 143: honcho reports the SIGTERM it received
     _, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == []
+
+
+@pytest.fixture
+def cluster_home() -> Iterator[Path]:
+    """A folder the postgres user can reach (pytest's own tmp_path is private to root)."""
+    home = Path(tempfile.mkdtemp(prefix="records-cluster-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_local_cluster_keeps_its_data_across_restarts(cluster_home: Path) -> None:
+    """The cluster `make run` starts under .data/ when nothing answers on 5432."""
+    port = free_port()
+    data_dir = cluster_home / "postgres"
+    cluster = LocalCluster(data_dir, port)
+    url = f"postgresql://postgres@127.0.0.1:{port}/records"
+    cluster.start()
+    try:
+        ensure_database(url)
+        with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE kept (value text); INSERT INTO kept VALUES ('still here')")
+        connection.close()
+        cluster.stop()
+        assert not answers("127.0.0.1", port)
+
+        cluster.start()
+        with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT value FROM kept")
+            assert cursor.fetchone() == ("still here",)
+        connection.close()
+    finally:
+        cluster.stop()
