@@ -253,7 +253,7 @@ def run(env: Mapping[str, str]) -> int:
                 name,
                 shlex.join(function_command(name)),
                 env=function_env(env, ports.functions[name]),
-                cwd=str(ROOT / "functions" / name),
+                cwd=str(ROOT / "functions"),
             )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         manager.add_process("nginx", shlex.join([nginx, "-p", f"{state_dir}/", "-c", str(nginx_conf), "-e", "stderr"]))

@@ -17,7 +17,8 @@ def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Pat
     stack = start_stack(tmp_path, database_url)
     descendants = psutil.Process(stack.process.pid).children(recursive=True)
     command_lines = [child.cmdline() for child in descendants]
-    assert sum("app:app" in argv for argv in command_lines) == 3  # the uvicorn processes, not their shells
+    apps = sorted(arg for argv in command_lines for arg in argv[1:] if arg.endswith(".app:app"))
+    assert apps == ["add_record.app:app", "get_record.app:app", "register.app:app"]  # uvicorn, not its shell
     assert any(argv[0].endswith("nginx") or "nginx:" in argv[0] for argv in command_lines)
 
     status = stack.stop()

@@ -1,0 +1,1 @@
+"""The add_record function."""

@@ -1,0 +1,1 @@
+"""The get_record function."""
