@@ -78,7 +78,9 @@ class Record(SQLModel, table=True):
     __tablename__ = "records"
 
     id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
-    user_id: int = Field(sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True))
+    user_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     original_name: str = Field(sa_column=Column(String(FILE_NAME_MAX_LENGTH), nullable=False))
     size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     duration_s: float = Field(sa_column=Column(Double, nullable=False))
@@ -98,9 +100,7 @@ class RecordChunk(SQLModel, table=True):
     __tablename__ = "record_chunks"
     __table_args__ = (CheckConstraint("seq >= 0", name="record_chunks_seq_non_negative"),)
 
-    record_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
-    )
+    record_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True))
     seq: int = Field(sa_column=Column(Integer, primary_key=True))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 

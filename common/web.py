@@ -4,26 +4,52 @@ Each function contributes its routes; this adds what they all share: the
 engine's life cycle, `GET /healthz`, problem responses for every error.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from common.config import Settings, get_settings
 from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping
 from common.logs import configure_logging
-from common.problems import EXCEPTION_HANDLERS, service_unavailable
+from common.problems import EXCEPTION_HANDLERS, problem_response, service_unavailable
 
 
-class State(TypedDict):
-    engine: Engine
-    settings: Settings
+class TrustedHosts(TrustedHostMiddleware):
+    """Starlette's Host check, answering a foreign Host with a problem instead of plain text.
+
+    Functions build absolute links from the Host the client used; a forged one
+    must never end up in a link.
+    """
+
+    def __init__(self, app: Any, allowed_hosts: Sequence[str]) -> None:
+        super().__init__(app, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allow_any and not self.allows(Headers(scope=scope).get("host")):
+            detail = "This Host is not served here; add it to ALLOWED_HOSTS."
+            await problem_response(400, detail)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def allows(self, host_header: str | None) -> bool:
+        host = (host_header or "").rpartition("@")[2]
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        hostname = hostname.lower()
+        return any(
+            hostname == pattern or (pattern.startswith("*.") and hostname.endswith(pattern[1:]))
+            for pattern in self.allowed_hosts
+        )
 
 
 def engine_of(request: Request) -> Engine:
@@ -45,23 +71,32 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-def create_app(name: str, routes: Sequence[BaseRoute], settings: Settings | None = None) -> Starlette:
-    """A function's app: `routes` plus `/healthz`, with one engine for the process's life."""
+def create_app(
+    name: str,
+    routes: Sequence[BaseRoute],
+    settings: Settings | None = None,
+    state: Callable[[Settings], Mapping[str, object]] | None = None,
+) -> Starlette:
+    """A function's app: `routes` plus `/healthz`, one engine for the process's life.
+
+    `state` adds the function's own per-process objects to `request.state`.
+    """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # Creating the engine does not connect: the function starts (and reports
         # unhealthy) even while the database is still coming up.
         engine = create_db_engine(settings, application_name=name)
         try:
-            yield {"engine": engine, "settings": settings}
+            yield {"engine": engine, "settings": settings, **(state(settings) if state else {})}
         finally:
             engine.dispose()
 
     return Starlette(
         routes=[*routes, Route("/healthz", healthz, methods=["GET"])],
+        middleware=[Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

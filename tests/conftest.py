@@ -39,6 +39,8 @@ def database_url() -> Iterator[str]:
         name = f"records_test_{secrets.token_hex(4)}"
         url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
         os.environ["DATABASE_URL"] = url
+        # TestClient's requests carry Host: testserver.
+        os.environ["ALLOWED_HOSTS"] = "localhost,127.0.0.1,testserver"
         get_settings.cache_clear()
         stack.ensure_database(url)
         stack.migrate(dict(os.environ))

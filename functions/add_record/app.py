@@ -1,5 +1,175 @@
-"""Placeholder until its issue lands: answers /healthz only, so the gateway topology is complete."""
+"""`POST /record`: a WAV in, converted to MP3 while it arrives, stored, and a link out.
 
-from common.web import create_app
+The upload streams through three stages without ever being held whole:
+request body → WavReader (validates the header, counts the audio) → ffmpeg's
+stdin; ffmpeg's stdout → a spool. Only once ffmpeg has succeeded and the
+uploader is authenticated is anything written to the database, in one
+transaction. Any failure on the way kills ffmpeg and leaves nothing behind.
+"""
 
-app = create_app("add_record", routes=[])
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from common.config import Settings
+from common.models import Record, RecordCreated
+from common.problems import RETRY_AFTER_S, Problem
+from common.web import create_app, engine_of, settings_of
+
+from .auth import Credentials, authenticate, bearer_token
+from .convert import Conversion, ConversionError, Mp3, converting, ffmpeg_arguments
+from .store import clean_file_name, store_record
+from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_events
+from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, WavReader
+
+logger = logging.getLogger("records.add_record")
+
+
+def conversion_slots(settings: Settings) -> dict[str, object]:
+    return {"conversion_slots": asyncio.Semaphore(settings.max_concurrent_conversions)}
+
+
+@asynccontextmanager
+async def conversion_slot(request: Request) -> AsyncIterator[None]:
+    """One of the process's conversion slots, waited for briefly; 503 when none frees up."""
+    slots: asyncio.Semaphore = request.state.conversion_slots
+    try:
+        await asyncio.wait_for(slots.acquire(), settings_of(request).conversion_queue_wait_s)
+    except TimeoutError:
+        raise Problem(
+            503,
+            "Every converter is busy; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def record_url(request: Request, settings: Settings, record_id: uuid.UUID, user_id: int) -> str:
+    """`<base>/record?id=…&user=…`; the base is PUBLIC_BASE_URL or what the client used (a trusted Host)."""
+    base = str(settings.public_base_url or request.base_url).rstrip("/")
+    return f"{base}/record?{urlencode({'id': str(record_id), 'user': user_id})}"
+
+
+class Upload:
+    """One request's walk through the stages; `run` returns the stored record."""
+
+    def __init__(self, request: Request, settings: Settings) -> None:
+        self.request = request
+        self.settings = settings
+        self.credentials = Credentials(request.query_params.get("user_id"), bearer_token(request.headers))
+        self.user_id: int | None = None
+        self.filename: str | None = None
+        self.reader = WavReader(settings.max_duration_s)
+
+    async def authenticate(self) -> None:
+        if self.user_id is None:
+            self.user_id = await authenticate(engine_of(self.request), self.credentials)
+
+    def take_field(self, event: FieldValue) -> None:
+        if event.name == "user_id":
+            self.credentials.user_id = event.value
+        elif event.name == "access_token" and self.credentials.token is None:
+            self.credentials.token = event.value
+
+    async def run(self, events: AsyncIterator[Event]) -> Record:
+        """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
+        async with AsyncExitStack() as stack:
+            async with asyncio.timeout(self.settings.conversion_timeout_s):
+                wav, mp3 = await self.convert(events, stack)
+            record = self.describe(wav, mp3)
+            await run_in_threadpool(store_record, engine_of(self.request), record, mp3.spool)
+            return record
+
+    async def convert(self, events: AsyncIterator[Event], stack: AsyncExitStack) -> tuple[WavFormat, Mp3]:
+        # Fields before the file. Authenticate before converting a byte when we
+        # can: always for a raw body, for a form whose credentials came first.
+        async for event in events:
+            if isinstance(event, FieldValue):
+                self.take_field(event)
+            elif isinstance(event, FileStart):
+                self.filename = event.filename
+                if not event.fields_may_follow or (self.credentials.user_id and self.credentials.token):
+                    await self.authenticate()
+                break
+        conversion: Conversion | None = None
+        async for event in events:
+            if isinstance(event, FileEnd):
+                break
+            if isinstance(event, FileData) and (data := self.reader.feed(event.data)):
+                if conversion is None:
+                    conversion = await self.start_conversion(stack)
+                await conversion.write(data)
+        wav = self.reader.finish()
+        # Fields after the file (some clients order the form that way).
+        async for event in events:
+            if isinstance(event, FieldValue):
+                self.take_field(event)
+        await self.authenticate()
+        assert conversion is not None  # a header that parses has been passed on
+        return wav, await conversion.finish()
+
+    async def start_conversion(self, stack: AsyncExitStack) -> Conversion:
+        wav = self.reader.format
+        assert wav is not None
+        await stack.enter_async_context(conversion_slot(self.request))
+        return await stack.enter_async_context(converting(ffmpeg_arguments(wav, self.settings.mp3_bitrate)))
+
+    def describe(self, wav: WavFormat, mp3: Mp3) -> Record:
+        assert self.user_id is not None
+        return Record(
+            id=uuid.uuid4(),
+            user_id=self.user_id,
+            original_name=clean_file_name(self.filename),
+            size_bytes=mp3.size_bytes,
+            duration_s=round(wav.duration_s(self.reader.audio_bytes), 3),
+            bitrate_kbps=mp3.stream.bitrate_kbps,
+            sample_rate=mp3.stream.sample_rate,
+            channels=mp3.stream.channels,
+            sha256=mp3.sha256,
+        )
+
+
+async def add_record(request: Request) -> Response:
+    settings = settings_of(request)
+    if "access_token" in request.query_params:
+        raise Problem(400, "The access token must not be sent in the URL; use Authorization: Bearer or the form.")
+    upload = Upload(request, settings)
+    try:
+        async with aclosing(upload_events(request, settings.max_upload_bytes)) as events:
+            record = await upload.run(events)
+    except UnsupportedWavError as exc:
+        raise Problem(415, f"The file is not a WAV this service converts: {exc}.") from None
+    except InvalidWavError as exc:
+        raise Problem(422, f"The WAV is invalid: {exc}.", errors=[{"field": "file", "message": str(exc)}]) from None
+    except TooLongError as exc:
+        raise Problem(413, f"The WAV is too long: {exc}.") from None
+    except ConversionError as exc:
+        logger.warning("conversion failed: %s", exc)
+        raise Problem(422, "The WAV could not be decoded; it may be truncated or corrupt.") from None
+    except TimeoutError:
+        logger.warning("conversion timed out after %s s", settings.conversion_timeout_s)
+        raise Problem(
+            503, "The conversion took too long; try again later.", headers={"Retry-After": str(RETRY_AFTER_S)}
+        ) from None
+    except ClientDisconnect:
+        logger.info("client disconnected mid-upload; nothing stored")
+        return Response(status_code=400)
+    url = record_url(request, settings, record.id, record.user_id)
+    logger.info("stored record_id=%s user_id=%d bytes=%d", record.id, record.user_id, record.size_bytes)
+    body = RecordCreated(record_id=record.id, url=url, duration_s=record.duration_s, size_bytes=record.size_bytes)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers={"Location": url})
+
+
+routes = [Route("/record", add_record, methods=["POST"])]
+app = create_app("add_record", routes, state=conversion_slots)

@@ -1,0 +1,198 @@
+"""WAV bytes in, MP3 bytes out: one ffmpeg process per upload, fed while the upload arrives.
+
+ffmpeg-python only builds the argument list (it is unmaintained and its
+runner is blocking); the process itself runs under asyncio, its stdin written
+with back-pressure while a task drains stdout, so neither side can deadlock
+and the event loop keeps serving other requests.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import struct
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import IO
+
+import ffmpeg
+
+from .wav import WavFormat
+
+logger = logging.getLogger("records.add_record")
+
+#: Sample rates an MP3 can carry (MPEG-1, -2 and -2.5); any other is resampled to 48 kHz.
+MP3_SAMPLE_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+FALLBACK_SAMPLE_RATE = 48_000
+READ_BYTES = 64 * 1024
+STDERR_KEPT_BYTES = 4096
+#: The MP3 stays in memory up to this size, then spills to an anonymous file
+#: (O_TMPFILE: it has no name, so nothing is left behind even if the process dies).
+SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+class ConversionError(Exception):
+    """ffmpeg exited with an error; `stderr` is its last words, for the log only."""
+
+    def __init__(self, returncode: int | None, stderr: str) -> None:
+        super().__init__(f"ffmpeg exited with {returncode}: {stderr.strip()[-300:]}")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
+    """The one command line: nothing in it comes from the request but the validated format.
+
+    The input format is forced to wav and only the pipe protocol is allowed, so
+    no input can make ffmpeg open a file, a URL or another demuxer.
+    """
+    options: dict[str, object] = {
+        "acodec": "libmp3lame",
+        "audio_bitrate": bitrate,
+        "f": "mp3",
+        "map_metadata": -1,  # carry nothing over from the upload
+        "id3v2_version": 0,  # no tag: the file starts with its first frame
+    }
+    if wav.channels > 2:
+        options["ac"] = 2
+    if wav.sample_rate not in MP3_SAMPLE_RATES:
+        options["ar"] = FALLBACK_SAMPLE_RATE
+    source = ffmpeg.input("pipe:0", f="wav", protocol_whitelist="pipe")
+    output = ffmpeg.output(source.audio, "pipe:1", **options)
+    arguments: list[str] = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile()
+    return arguments
+
+
+# MPEG audio frame header tables, indexed by the header's bit fields.
+_BITRATES_KBPS = {
+    "mpeg1": (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    "mpeg2": (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_SAMPLE_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
+
+
+@dataclass(frozen=True)
+class Mp3Stream:
+    bitrate_kbps: int
+    sample_rate: int
+    channels: int
+
+
+def read_frame_header(head: bytes) -> Mp3Stream:
+    """Bitrate, sample rate and channels from the first MPEG Layer III frame header.
+
+    lame lowers the bitrate where the sample rate allows less, so the stream,
+    not the setting, says what was stored.
+    """
+    if len(head) < 4:
+        raise ValueError("no MP3 frame header")
+    (word,) = struct.unpack(">I", head[:4])
+    version = (word >> 19) & 0b11
+    if word >> 21 != 0x7FF or version == 1 or (word >> 17) & 0b11 != 0b01:
+        raise ValueError("not an MPEG Layer III frame header")
+    table = "mpeg1" if version == 3 else "mpeg2"
+    bitrate = _BITRATES_KBPS[table][(word >> 12) & 0b1111]
+    sample_rate = _SAMPLE_RATES[version][(word >> 10) & 0b11]
+    channels = 1 if (word >> 6) & 0b11 == 0b11 else 2
+    return Mp3Stream(bitrate, sample_rate, channels)
+
+
+@dataclass
+class Mp3:
+    """The converted file: its bytes in `spool` (rewound), its size, digest and stream format."""
+
+    spool: IO[bytes]
+    size_bytes: int
+    sha256: bytes
+    stream: Mp3Stream
+
+
+@contextlib.asynccontextmanager
+async def converting(arguments: list[str]) -> AsyncIterator["Conversion"]:
+    """Start ffmpeg; on leaving, however that happens, it is killed if still running and reaped."""
+    conversion = await Conversion.start(arguments)
+    try:
+        yield conversion
+    finally:
+        await conversion.close()
+
+
+class Conversion:
+    """A running ffmpeg: `write` WAV bytes, then `finish` for the MP3. Use through `converting`."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._head = b""
+        self._stderr = bytearray()
+        self._readers = asyncio.gather(self._collect_stdout(), self._collect_stderr())
+
+    @classmethod
+    async def start(cls, arguments: list[str]) -> "Conversion":
+        process = await asyncio.create_subprocess_exec(
+            *arguments,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def _collect_stdout(self) -> None:
+        assert self._process.stdout is not None
+        while chunk := await self._process.stdout.read(READ_BYTES):
+            if len(self._head) < 4:
+                self._head += chunk[:4]
+            self._spool.write(chunk)
+            self._digest.update(chunk)
+            self._size += len(chunk)
+
+    async def _collect_stderr(self) -> None:
+        assert self._process.stderr is not None
+        while chunk := await self._process.stderr.read(READ_BYTES):
+            self._stderr += chunk
+            del self._stderr[:-STDERR_KEPT_BYTES]
+
+    async def _failure(self) -> ConversionError:
+        returncode = await self._process.wait()
+        await self._readers
+        return ConversionError(returncode, self._stderr.decode(errors="replace"))
+
+    async def write(self, data: bytes) -> None:
+        """Hand `data` to ffmpeg, waiting while its pipe is full."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(data)
+            await self._process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            raise await self._failure() from None
+
+    async def finish(self) -> Mp3:
+        """Close ffmpeg's input and wait for the rest of the MP3 and its exit."""
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        # If ffmpeg already exited the pipe is broken; its return code tells how it went.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await self._process.stdin.wait_closed()
+        returncode = await self._process.wait()
+        await self._readers
+        if returncode != 0 or self._size == 0:
+            raise ConversionError(returncode, self._stderr.decode(errors="replace"))
+        self._spool.seek(0)
+        return Mp3(self._spool, self._size, self._digest.digest(), read_frame_header(self._head))
+
+    async def close(self) -> None:
+        """Kill ffmpeg if it still runs, reap it, and release the MP3 spool."""
+        if self._process.returncode is None:
+            self._process.kill()
+        await self._process.wait()
+        # With ffmpeg gone its pipes are at EOF, so the readers end on their own.
+        with contextlib.suppress(Exception):
+            await self._readers
+        self._spool.close()
