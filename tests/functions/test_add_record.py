@@ -1,0 +1,398 @@
+"""POST /record through the add_record function's own app (Starlette's TestClient)."""
+
+import hashlib
+import math
+import re
+import uuid
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+from starlette.testclient import TestClient
+
+from common.config import Settings
+from common.models import CHUNK_BYTES, Record, RecordChunk, User
+from common.security import hash_token, new_access_token
+from common.web import create_app
+from tests.audio import Wav, durations_match, probe_mp3
+from tests.conftest import load_function
+from tests.problems import assert_problem
+
+add_record = load_function("add_record")
+URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
+
+
+def app_with(settings: Settings, **overrides: object) -> Starlette:
+    routes: list[BaseRoute] = add_record.routes
+    return create_app("add_record", routes, settings.model_copy(update=overrides), state=add_record.conversion_slots)
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(app_with(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def user(engine: Engine) -> tuple[int, str]:
+    token = new_access_token()
+    with Session(engine) as session:
+        row = User(name="uploader", token_sha256=hash_token(token))
+        session.add(row)
+        session.commit()
+        assert row.id is not None
+        return row.id, token
+
+
+def record_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Record)).one()
+
+
+@pytest.fixture
+def nothing_stored(engine: Engine) -> Iterator[None]:
+    """The test's requests fail, and leave no record behind."""
+    before = record_count(engine)
+    yield
+    assert record_count(engine) == before
+
+
+def stored(engine: Engine, record_id: str) -> tuple[Record, bytes]:
+    with Session(engine) as session:
+        record = session.get(Record, uuid.UUID(record_id))
+        assert record is not None
+        chunks = session.exec(
+            select(RecordChunk.seq, RecordChunk.data)
+            .where(col(RecordChunk.record_id) == record.id)
+            .order_by(col(RecordChunk.seq))
+        ).all()
+    assert [seq for seq, _ in chunks] == list(range(len(chunks)))
+    assert all(len(data) == CHUNK_BYTES for _, data in chunks[:-1])
+    return record, b"".join(bytes(data) for _, data in chunks)
+
+
+def post_form(client: TestClient, user: tuple[int, str], wav: bytes, filename: str = "take 1.wav") -> httpx2.Response:
+    return client.post(
+        "/record",
+        data={"user_id": str(user[0]), "access_token": user[1]},
+        files={"file": (filename, wav, "audio/wav")},
+    )
+
+
+def post_raw(client: TestClient, user: tuple[int, str], wav: bytes, **headers: str) -> httpx2.Response:
+    return client.post(
+        f"/record?user_id={user[0]}",
+        content=wav,
+        headers={"authorization": f"Bearer {user[1]}", "content-type": "audio/wav", **headers},
+    )
+
+
+def test_multipart_upload_is_converted_stored_and_linked(
+    client: TestClient, engine: Engine, user: tuple[int, str]
+) -> None:
+    wav = Wav(duration_s=2.0)
+    response = post_form(client, user, wav.to_bytes())
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == {"record_id", "url", "duration_s", "size_bytes"}
+    match = URL_PATTERN.match(body["url"])
+    assert match is not None, body["url"]
+    assert (match["id"], int(match["user"])) == (body["record_id"], user[0])
+    assert response.headers["location"] == body["url"]
+    assert body["duration_s"] == 2.0
+
+    record, mp3 = stored(engine, body["record_id"])
+    assert record.user_id == user[0]
+    assert record.original_name == "take 1.wav"
+    assert record.size_bytes == body["size_bytes"] == len(mp3)
+    assert bytes(record.sha256) == hashlib.sha256(mp3).digest()
+    assert (record.bitrate_kbps, record.sample_rate, record.channels) == (192, 44_100, 2)
+    probe = probe_mp3(mp3)
+    assert probe.codec == "mp3"
+    assert durations_match(probe.duration_s, 2.0, probe.sample_rate)
+
+
+def test_form_fields_may_follow_the_file(client: TestClient, user: tuple[int, str]) -> None:
+    response = client.post(
+        "/record",
+        files=[
+            ("file", ("late.wav", Wav().to_bytes(), "audio/wav")),
+            ("user_id", (None, str(user[0]))),
+            ("access_token", (None, user[1])),
+        ],
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_form_token_may_come_as_bearer_header(client: TestClient, user: tuple[int, str]) -> None:
+    response = client.post(
+        "/record",
+        data={"user_id": str(user[0])},
+        files={"file": ("a.wav", Wav().to_bytes(), "application/octet-stream")},
+        headers={"authorization": f"Bearer {user[1]}"},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("content_type", ["audio/wav", "audio/x-wav", "audio/wave", "application/octet-stream"])
+def test_raw_body_upload(client: TestClient, engine: Engine, user: tuple[int, str], content_type: str) -> None:
+    response = post_raw(
+        client,
+        user,
+        Wav().to_bytes(),
+        **{"content-type": content_type, "content-disposition": 'attachment; filename="../../etc/Voice memo.wav"'},
+    )
+    assert response.status_code == 201, response.text
+    record, _ = stored(engine, response.json()["record_id"])
+    assert record.original_name == "Voice memo.wav"  # a label: no folders survive
+
+
+def test_raw_body_without_a_name_gets_a_default(client: TestClient, engine: Engine, user: tuple[int, str]) -> None:
+    response = post_raw(client, user, Wav().to_bytes())
+    record, _ = stored(engine, response.json()["record_id"])
+    assert record.original_name == "record.wav"
+
+
+FORMATS = [
+    Wav(bits=8, channels=1, sample_rate=8_000),
+    Wav(bits=16, channels=1, sample_rate=11_025),
+    Wav(bits=24, channels=2, sample_rate=22_050),
+    Wav(bits=32, channels=2, sample_rate=32_000),
+    Wav(bits=32, encoding="float", channels=2, sample_rate=44_100),
+    Wav(bits=64, encoding="float", channels=1, sample_rate=48_000),
+    Wav(bits=24, extensible=True, channels=6, sample_rate=48_000),
+    Wav(bits=32, encoding="float", extensible=True, channels=2, sample_rate=96_000),
+    Wav(bits=16, channels=2, sample_rate=88_200),
+    Wav(bits=16, channels=2, sample_rate=37_800),
+    Wav(bits=16, chunks_before_fmt=[(b"JUNK", b"\0" * 27)], chunks_before_data=[(b"LIST", b"INFOISFT\x03\0\0\0ab\0")]),
+    Wav(bits=16, declared_size=0),
+    Wav(bits=16, declared_size=0xFFFFFFFF),
+]
+
+
+@pytest.mark.parametrize(
+    "wav",
+    FORMATS,
+    ids=[
+        "u8-mono-8k", "s16-mono-11k", "s24-22k", "s32-32k", "f32-44k", "f64-mono-48k", "ext-s24-6ch-48k",
+        "ext-f32-96k", "s16-88k", "s16-37.8k", "extra-chunks", "streaming-0", "streaming-ffffffff",
+    ],
+)  # fmt: skip
+def test_every_accepted_format_converts_with_its_duration(
+    client: TestClient, engine: Engine, user: tuple[int, str], wav: Wav
+) -> None:
+    response = post_raw(client, user, wav.to_bytes())
+    assert response.status_code == 201, response.text
+    record, mp3 = stored(engine, response.json()["record_id"])
+    probe = probe_mp3(mp3)
+    expected_rate = wav.sample_rate if wav.sample_rate <= 48_000 and wav.sample_rate != 37_800 else 48_000
+    assert (probe.sample_rate, probe.channels) == (expected_rate, min(wav.channels, 2))
+    assert (record.sample_rate, record.channels) == (probe.sample_rate, probe.channels)
+    assert record.duration_s == pytest.approx(wav.duration_s, abs=1e-3)
+    assert durations_match(probe.duration_s, wav.duration_s, probe.sample_rate)
+    assert math.ceil(len(mp3) / CHUNK_BYTES) >= 1
+
+
+def unauthorized_body(response: httpx2.Response) -> dict[str, object]:
+    body = assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    return body
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_every_credential_failure_gets_the_same_401(client: TestClient, user: tuple[int, str]) -> None:
+    wav = Wav(duration_s=0.2).to_bytes()
+    other = (user[0] + 10_000, user[1])
+    attempts = [
+        client.post("/record", content=wav, headers={"content-type": "audio/wav"}),
+        client.post(f"/record?user_id={user[0]}", content=wav, headers={"content-type": "audio/wav"}),
+        post_raw(client, other, wav),
+        post_raw(client, (user[0], new_access_token()), wav),
+        post_raw(client, (user[0], "not-a-uuid"), wav),
+        client.post("/record", files={"file": ("a.wav", wav)}),
+        client.post("/record", data={"user_id": str(user[0]), "access_token": "wrong"}, files={"file": ("a.wav", wav)}),
+    ]
+    bodies = [unauthorized_body(response) for response in attempts]
+    assert all(body == bodies[0] for body in bodies)
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_token_in_the_query_string_is_refused(client: TestClient, user: tuple[int, str]) -> None:
+    response = client.post(
+        f"/record?user_id={user[0]}&access_token={user[1]}",
+        content=Wav().to_bytes(),
+        headers={"content-type": "audio/wav"},
+    )
+    body = assert_problem(response, 400)
+    assert "URL" in body["detail"]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize("user_id", ["abc", "-1", "0", "1.5", "١٢"])
+def test_malformed_user_id_is_422(client: TestClient, user: tuple[int, str], user_id: str) -> None:
+    response = client.post(
+        f"/record?user_id={user_id}",
+        content=Wav().to_bytes(),
+        headers={"content-type": "audio/wav", "authorization": f"Bearer {user[1]}"},
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "user_id", "message": "must be a positive integer"}]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", "audio/mpeg", "video/x-msvideo"])
+def test_other_content_types_are_415(client: TestClient, user: tuple[int, str], content_type: str | None) -> None:
+    headers = {"authorization": f"Bearer {user[1]}"} | ({"content-type": content_type} if content_type else {})
+    response = client.post(f"/record?user_id={user[0]}", content=Wav().to_bytes(), headers=headers)
+    assert_problem(response, 415)
+    assert "multipart/form-data" in response.headers["accept-post"]
+
+
+HOSTILE = {
+    "mp3-renamed": b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes.fromhex("fffbb064") * 500,
+    "playlist": b"#EXTM3U\n#EXTINF:10,\n/etc/passwd\nfile:///etc/passwd\n",
+    "avi": b"RIFF\x00\x10\x00\x00AVI LIST\x00\x00\x00\x00",
+    "random": bytes(range(256)) * 64,
+    "mp3-in-wav": Wav(format_tag=0x0055).to_bytes(),
+}
+
+
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize("name", HOSTILE)
+def test_files_that_are_not_wav_are_415_whatever_their_name(
+    client: TestClient, user: tuple[int, str], name: str
+) -> None:
+    assert_problem(post_form(client, user, HOSTILE[name], "song.wav"), 415)
+    assert_problem(post_raw(client, user, HOSTILE[name]), 415)
+
+
+INVALID = {
+    "empty": b"",
+    "header-only": Wav(duration_s=0).to_bytes(),
+    "truncated-header": Wav().to_bytes()[:30],
+    "0-channels": Wav(channels=0, block_align=2).to_bytes(),
+    "9-channels": Wav(channels=9).to_bytes(),
+    "rate-1hz": Wav(sample_rate=1, duration_s=100).to_bytes(),
+    "rate-1mhz": Wav(sample_rate=1_000_000, duration_s=0.001).to_bytes(),
+    "block-align": Wav(block_align=7).to_bytes(),
+    "data-before-fmt": b"RIFF\x00\x00\x00\x00WAVEdata\x04\x00\x00\x00\x00\x00\x00\x00",
+}
+
+
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize("name", INVALID)
+def test_impossible_or_empty_wavs_are_422_naming_the_file(client: TestClient, user: tuple[int, str], name: str) -> None:
+    body = assert_problem(post_form(client, user, INVALID[name]), 422)
+    assert body["errors"][0]["field"] == "file"
+    assert_problem(post_raw(client, user, INVALID[name]), 422)
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_form_without_a_file_is_422(client: TestClient, user: tuple[int, str]) -> None:
+    response = client.post(
+        "/record", data={"user_id": str(user[0]), "access_token": user[1]}, files={"other": ("a.txt", b"x")}
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "file", "message": "missing"}]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_form_with_two_files_is_422(client: TestClient, user: tuple[int, str]) -> None:
+    wav = Wav(duration_s=0.1).to_bytes()
+    response = client.post(
+        "/record",
+        data={"user_id": str(user[0]), "access_token": user[1]},
+        files=[("file", ("a.wav", wav)), ("file", ("b.wav", wav))],
+    )
+    assert_problem(response, 422)
+
+
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize(
+    "body",
+    [b"--x\r\nContent-Disposition: form-data; name=file\r\n\r\nRIFF", b"not multipart at all"],
+    ids=["no-closing-boundary", "garbage"],
+)
+def test_malformed_multipart_is_400(client: TestClient, user: tuple[int, str], body: bytes) -> None:
+    response = client.post(
+        "/record",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=x", "authorization": f"Bearer {user[1]}"},
+    )
+    assert_problem(response, 400)
+    missing = client.post("/record", content=b"--x--", headers={"content-type": "multipart/form-data"})
+    assert_problem(missing, 400)
+
+
+@pytest.fixture(scope="module")
+def small_client(settings: Settings) -> Iterator[TestClient]:
+    """Limits small enough to cross in a test: 1 MB uploads, 2 s recordings."""
+    with TestClient(app_with(settings, max_upload_mb=1, max_duration_s=2)) as client:
+        yield client
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_upload_over_the_size_limit_is_413_declared_or_streamed(
+    small_client: TestClient, user: tuple[int, str]
+) -> None:
+    big = Wav(duration_s=1.5, sample_rate=96_000, channels=2, bits=32).to_bytes()
+    assert len(big) > 1024 * 1024
+    assert_problem(post_raw(small_client, user, big), 413)
+
+    def chunked() -> Iterator[bytes]:
+        for start in range(0, len(big), 65_536):
+            yield big[start : start + 65_536]
+
+    response = small_client.post(
+        f"/record?user_id={user[0]}",
+        content=chunked(),
+        headers={"authorization": f"Bearer {user[1]}", "content-type": "audio/wav"},
+    )
+    assert_problem(response, 413)
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_recording_over_the_duration_limit_is_413(small_client: TestClient, user: tuple[int, str]) -> None:
+    body = assert_problem(post_raw(small_client, user, Wav(duration_s=3, sample_rate=8_000).to_bytes()), 413)
+    assert "2 s" in body["detail"]
+    streaming = Wav(duration_s=3, sample_rate=8_000, declared_size=0xFFFFFFFF).to_bytes()
+    assert_problem(post_raw(small_client, user, streaming), 413)
+
+
+def test_busy_converters_answer_503_with_retry_after(settings: Settings, user: tuple[int, str]) -> None:
+    app = app_with(settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
+    with TestClient(app) as client:
+        slots = client.app_state["conversion_slots"]
+        assert client.portal is not None
+        client.portal.call(slots.acquire)  # a conversion that never ends
+        response = post_raw(client, user, Wav().to_bytes())
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) > 0
+        client.portal.call(slots.release)
+        assert post_raw(client, user, Wav().to_bytes()).status_code == 201
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_foreign_host_is_refused_before_anything_runs(client: TestClient, user: tuple[int, str]) -> None:
+    response = post_raw(client, user, Wav().to_bytes(), host="evil.example")
+    body = assert_problem(response, 400)
+    assert "ALLOWED_HOSTS" in body["detail"]
+
+
+def test_public_base_url_overrides_the_host(settings: Settings, user: tuple[int, str]) -> None:
+    with TestClient(app_with(settings, public_base_url="https://records.example.com/")) as client:
+        response = post_raw(client, user, Wav(duration_s=0.2).to_bytes())
+    url = response.json()["url"]
+    assert url.startswith("https://records.example.com/record?id=")
+    assert response.headers["location"] == url
+
+
+def test_get_is_405_with_allow(client: TestClient) -> None:
+    response = client.get("/record")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"
