@@ -15,11 +15,14 @@ from types import ModuleType
 import psycopg2
 import pytest
 from psycopg2 import sql
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine, func, make_url
+from sqlmodel import Session, select
 from starlette.applications import Starlette
 
 from common.config import Settings, get_settings
 from common.db import create_db_engine
+from common.models import Record, User
+from common.security import hash_token, new_access_token
 from scripts import stack
 
 
@@ -63,6 +66,31 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = create_db_engine(settings, application_name="tests")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def uploader(engine: Engine) -> tuple[int, str]:
+    """A registered user: (user_id, access_token)."""
+    token = new_access_token()
+    with Session(engine) as session:
+        user = User(name="uploader", token_sha256=hash_token(token))
+        session.add(user)
+        session.commit()
+        assert user.id is not None
+        return user.id, token
+
+
+def record_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Record)).one()
+
+
+@pytest.fixture
+def nothing_stored(engine: Engine) -> Iterator[None]:
+    """The test's requests fail, and leave no record behind."""
+    before = record_count(engine)
+    yield
+    assert record_count(engine) == before
 
 
 def load_function(name: str) -> ModuleType:

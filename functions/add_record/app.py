@@ -156,6 +156,11 @@ async def add_record(request: Request) -> Response:
         raise Problem(413, f"The WAV is too long: {exc}.") from None
     except ConversionError as exc:
         logger.warning("conversion failed: %s", exc)
+        if exc.returncode is not None and exc.returncode < 0:
+            # Killed by a signal (out of memory, an operator): our failure, worth retrying.
+            raise Problem(
+                503, "The conversion was interrupted; try again.", headers={"Retry-After": str(RETRY_AFTER_S)}
+            ) from None
         raise Problem(422, "The WAV could not be decoded; it may be truncated or corrupt.") from None
     except TimeoutError:
         logger.warning("conversion timed out after %s s", settings.conversion_timeout_s)

@@ -6,14 +6,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+import psutil
 import pytest
 
-from scripts.stack import FUNCTIONS, ROOT
+from scripts.stack import FUNCTIONS, ROOT, answers, function_command, function_env
 
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 40
@@ -71,13 +73,66 @@ def start_stack(state_dir: Path, database_url: str, **env: str) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), database_url)
+def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TMPDIR of the stack's functions, so tests can see that nothing is left in it."""
+    return tmp_path_factory.mktemp("function-tmp")
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, function_tmpdir: Path) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"), database_url, TMPDIR=str(function_tmpdir))
     yield running
     running.stop()
+
+
+def function_process(stack: Stack, name: str) -> psutil.Process:
+    """The uvicorn process serving function `name` in `stack`."""
+    for child in psutil.Process(stack.process.pid).children(recursive=True):
+        if f"{name}.app:app" in child.cmdline()[1:]:
+            return child
+    raise LookupError(name)
 
 
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx2.Client]:
     with stack.client() as client:
         yield client
+
+
+@dataclass
+class Function:
+    """One function served alone by uvicorn, with its Dockerfile's command line."""
+
+    process: "subprocess.Popen[bytes]"
+    port: int
+
+
+@contextmanager
+def serve_function(name: str, **env: str) -> Iterator[Function]:
+    port = free_port()
+    environment = function_env({**os.environ, **env}, port)
+    process = subprocess.Popen(function_command(name), cwd=ROOT / "functions", env=environment)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not answers("127.0.0.1", port):
+            assert process.poll() is None, f"{name} exited with {process.returncode}"
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.05)
+        yield Function(process, port)
+    finally:
+        process.terminate()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 15) -> bool:
+    """Poll `condition` until it holds; False if it never did within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def ffmpeg_children(process: psutil.Process) -> list[psutil.Process]:
+    return [child for child in process.children() if child.name() == "ffmpeg"]

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from common.config import Settings
-from common.models import CHUNK_BYTES, Record, RecordChunk, User
-from common.security import hash_token, new_access_token
+from common.models import CHUNK_BYTES, Record, RecordChunk
+from common.security import new_access_token
 from common.web import create_app
 from tests.audio import Wav, durations_match, probe_mp3
 from tests.conftest import load_function
@@ -38,27 +38,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def user(engine: Engine) -> tuple[int, str]:
-    token = new_access_token()
-    with Session(engine) as session:
-        row = User(name="uploader", token_sha256=hash_token(token))
-        session.add(row)
-        session.commit()
-        assert row.id is not None
-        return row.id, token
-
-
-def record_count(engine: Engine) -> int:
-    with Session(engine) as session:
-        return session.exec(select(func.count()).select_from(Record)).one()
-
-
-@pytest.fixture
-def nothing_stored(engine: Engine) -> Iterator[None]:
-    """The test's requests fail, and leave no record behind."""
-    before = record_count(engine)
-    yield
-    assert record_count(engine) == before
+def user(uploader: tuple[int, str]) -> tuple[int, str]:
+    return uploader
 
 
 def stored(engine: Engine, record_id: str) -> tuple[Record, bytes]:

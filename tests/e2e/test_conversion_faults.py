@@ -1,0 +1,103 @@
+"""add_record under faults, served alone by uvicorn: ffmpeg killed or hung, a client gone quiet.
+
+Each ends in 503 with Retry-After, no ffmpeg left running and no record stored.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from tests.audio import Wav
+from tests.e2e.conftest import Function, ffmpeg_children, serve_function, wait_for
+
+TIMEOUT_S = 2
+
+
+@pytest.fixture(scope="module")
+def add_record(database_url: str) -> Iterator[Function]:
+    with serve_function("add_record", CONVERSION_TIMEOUT_S=str(TIMEOUT_S)) as function:
+        yield function
+
+
+def ffmpeg_of(function: Function) -> list[psutil.Process]:
+    return ffmpeg_children(psutil.Process(function.process.pid))
+
+
+class RawUpload:
+    """A raw-body upload over a bare socket, so the test decides when each byte is sent."""
+
+    def __init__(self, function: Function, user: tuple[int, str], wav: bytes) -> None:
+        self.wav = wav
+        self.connection = socket.create_connection(("127.0.0.1", function.port), timeout=30)
+        self.connection.sendall(
+            f"POST /record?user_id={user[0]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {user[1]}\r\nContent-Type: audio/wav\r\n"
+            f"Content-Length: {len(wav)}\r\n\r\n".encode()
+        )
+
+    def send(self, data: bytes) -> None:
+        # The server may answer, and stop reading, before the body is over.
+        with contextlib.suppress(OSError):
+            self.connection.sendall(data)
+
+    def send_in_background(self, data: bytes) -> None:
+        threading.Thread(target=self.send, args=(data,), daemon=True).start()
+
+    def response(self) -> tuple[int, dict[str, str]]:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = self.connection.recv(65_536)
+            assert chunk, f"connection closed after {received!r}"
+            received += chunk
+        head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in head[1:])
+        self.connection.close()
+        return int(head[0].split()[1]), headers
+
+
+def assert_retry_later(status: int, headers: dict[str, str]) -> None:
+    assert status == 503
+    assert headers["content-type"] == "application/problem+json"
+    assert int(headers["retry-after"]) > 0
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_ffmpeg_killed_mid_conversion(add_record: Function, uploader: tuple[int, str]) -> None:
+    wav = Wav(duration_s=30).to_bytes()
+    upload = RawUpload(add_record, uploader, wav)
+    upload.send(wav[: len(wav) // 3])
+    assert wait_for(lambda: ffmpeg_of(add_record)), "ffmpeg never started"
+    for ffmpeg in ffmpeg_of(add_record):
+        os.kill(ffmpeg.pid, signal.SIGKILL)
+    upload.send_in_background(wav[len(wav) // 3 :])
+    assert_retry_later(*upload.response())
+    assert wait_for(lambda: not ffmpeg_of(add_record))
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_hanging_ffmpeg_is_killed_at_the_timeout(add_record: Function, uploader: tuple[int, str]) -> None:
+    wav = Wav(duration_s=30).to_bytes()
+    upload = RawUpload(add_record, uploader, wav)
+    upload.send(wav[:100_000])
+    assert wait_for(lambda: ffmpeg_of(add_record)), "ffmpeg never started"
+    (ffmpeg,) = ffmpeg_of(add_record)
+    ffmpeg.suspend()  # SIGSTOP: alive, reading nothing
+    upload.send_in_background(wav[100_000:])
+    assert_retry_later(*upload.response())
+    assert wait_for(lambda: not psutil.pid_exists(ffmpeg.pid) or ffmpeg.status() == psutil.STATUS_ZOMBIE)
+    assert wait_for(lambda: not ffmpeg_of(add_record))
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_client_gone_quiet_is_cut_off_at_the_timeout(add_record: Function, uploader: tuple[int, str]) -> None:
+    wav = Wav(duration_s=30).to_bytes()
+    upload = RawUpload(add_record, uploader, wav)
+    upload.send(wav[:100_000])  # then nothing more, for longer than the timeout
+    assert_retry_later(*upload.response())
+    assert wait_for(lambda: not ffmpeg_of(add_record))
