@@ -1,5 +1,86 @@
-"""Placeholder until its issue lands: answers /healthz only, so the gateway topology is complete."""
+"""`GET|HEAD /record?id=<record_id>&user=<user_id>`: download an MP3 like a media server would.
 
-from common.web import create_app
+The link is a capability: whoever holds it may download. An id that does not
+exist and an id of another user get the same 404, so links cannot be probed.
+"""
 
-app = create_app("get_record", routes=[])
+import uuid
+
+from pydantic import BaseModel, PositiveInt
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from common.payloads import validate
+from common.problems import Problem, problem_response
+from common.web import create_app, engine_of
+
+from .headers import (
+    ByteRange,
+    UnsatisfiableRangeError,
+    content_disposition,
+    entity_tag,
+    http_date,
+    if_range_holds,
+    none_match,
+    requested_range,
+)
+from .store import find_record, stream_bytes
+
+
+class RecordQuery(BaseModel):
+    id: uuid.UUID
+    user: PositiveInt
+
+
+def not_found() -> Problem:
+    return Problem(404, "No such record for this user.")
+
+
+async def get_record(request: Request) -> Response:
+    query = validate(RecordQuery, dict(request.query_params))
+    engine = engine_of(request)
+    record = await run_in_threadpool(find_record, engine, query.id, query.user)
+    if record is None:
+        raise not_found()
+
+    etag = entity_tag(record.sha256)
+    last_modified = http_date(record.created_at)
+    validators = {
+        "ETag": etag,
+        "Last-Modified": last_modified,
+        # The link is a capability URL: only the downloader's own cache may keep the file,
+        # and it must not leak to other sites through Referer.
+        "Cache-Control": "private",
+        "Referrer-Policy": "no-referrer",
+    }
+    if none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=validators)
+
+    headers = validators | {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(record.original_name),
+        "X-Content-Type-Options": "nosniff",
+    }
+    status, byte_range = 200, ByteRange(0, record.size_bytes - 1)
+    # Range applies to GET only (RFC 9110 §14.2); HEAD describes the whole file.
+    if request.method == "GET" and if_range_holds(request.headers.get("if-range"), etag, last_modified):
+        try:
+            asked = requested_range(request.headers.get("range"), record.size_bytes)
+        except UnsatisfiableRangeError:
+            detail = f"The range lies outside the file's {record.size_bytes} bytes."
+            return problem_response(416, detail, headers={"Content-Range": f"bytes */{record.size_bytes}"})
+        if asked is not None:
+            status, byte_range = 206, asked
+            headers["Content-Range"] = byte_range.content_range(record.size_bytes)
+    headers["Content-Length"] = str(byte_range.length)
+
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type="audio/mpeg")
+    body = stream_bytes(engine, query.id, byte_range.start, byte_range.end)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type="audio/mpeg")
+
+
+routes = [Route("/record", get_record, methods=["GET"])]
+app = create_app("get_record", routes)
