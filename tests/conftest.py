@@ -6,9 +6,11 @@ name, migrated, exported as DATABASE_URL for everything the tests start, and
 dropped at the end.
 """
 
+import hashlib
 import importlib
 import os
 import secrets
+import uuid
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -21,7 +23,7 @@ from starlette.applications import Starlette
 
 from common.config import Settings, get_settings
 from common.db import create_db_engine
-from common.models import Record, User
+from common.models import CHUNK_BYTES, Record, RecordChunk, User
 from common.security import hash_token, new_access_token
 from scripts import stack
 
@@ -93,12 +95,40 @@ def nothing_stored(engine: Engine) -> Iterator[None]:
     assert record_count(engine) == before
 
 
+def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
+    """Store `data` as a record directly, in add_record's layout, without converting anything."""
+    record_id = uuid.uuid4()
+    with Session(engine) as session:
+        session.add(
+            Record(
+                id=record_id,
+                user_id=user_id,
+                original_name=original_name,
+                size_bytes=len(data),
+                duration_s=1.0,
+                bitrate_kbps=192,
+                sample_rate=44_100,
+                channels=2,
+                sha256=hashlib.sha256(data).digest(),
+            )
+        )
+        session.flush()
+        for offset in range(0, len(data), CHUNK_BYTES):
+            session.add(
+                RecordChunk(record_id=record_id, seq=offset // CHUNK_BYTES, data=data[offset : offset + CHUNK_BYTES])
+            )
+            if offset // CHUNK_BYTES % 16 == 15:
+                session.flush()  # keep the pending statement a few megabytes
+        session.commit()
+    return record_id
+
+
 def load_function(name: str) -> ModuleType:
-    """The module `functions/<name>/app.py`, imported after DATABASE_URL points at the test database."""
+    """The module `functions/<name>/app.py`."""
     return importlib.import_module(f"functions.{name}.app")
 
 
-@pytest.fixture(scope="session")
-def register_app(settings: Settings) -> Starlette:
-    app: Starlette = load_function("register").app
+def build_function(name: str, settings: Settings, **overrides: object) -> Starlette:
+    """Function `name`'s app on the test database, with any settings overridden."""
+    app: Starlette = load_function(name).build(settings.model_copy(update=overrides))
     return app

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from urllib.parse import urlencode
 
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -177,4 +178,10 @@ async def add_record(request: Request) -> Response:
 
 
 routes = [Route("/record", add_record, methods=["POST"])]
-app = create_app("add_record", routes, state=conversion_slots)
+
+
+def build(settings: Settings | None = None) -> Starlette:
+    return create_app("add_record", routes, settings, state=conversion_slots)
+
+
+app = build()

@@ -7,11 +7,13 @@ exist and an id of another user get the same 404, so links cannot be probed.
 import uuid
 
 from pydantic import BaseModel, PositiveInt
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from common.config import Settings
 from common.payloads import validate
 from common.problems import Problem, problem_response
 from common.web import create_app, engine_of
@@ -83,4 +85,10 @@ async def get_record(request: Request) -> Response:
 
 
 routes = [Route("/record", get_record, methods=["GET"])]
-app = create_app("get_record", routes)
+
+
+def build(settings: Settings | None = None) -> Starlette:
+    return create_app("get_record", routes, settings)
+
+
+app = build()

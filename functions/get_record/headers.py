@@ -84,11 +84,11 @@ def requested_range(range_header: str | None, size: int) -> ByteRange | None:
             raise UnsatisfiableRangeError
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(match["first"])
-    end = int(match["last"]) if match["last"] else size - 1
-    if end < start:
+    if match["last"] and int(match["last"]) < start:
         return None  # not a valid range: ignore it
     if start >= size:
         raise UnsatisfiableRangeError
+    end = int(match["last"]) if match["last"] else size - 1
     return ByteRange(start, min(end, size - 1))
 
 

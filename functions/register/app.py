@@ -4,11 +4,13 @@ import logging
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.config import Settings
 from common.models import User, UserCreate, UserRegistered
 from common.payloads import read_json, validate
 from common.security import hash_token, new_access_token
@@ -40,4 +42,10 @@ async def register(request: Request) -> Response:
 
 
 routes = [Route("/register", register, methods=["POST"])]
-app = create_app("register", routes)
+
+
+def build(settings: Settings | None = None) -> Starlette:
+    return create_app("register", routes, settings)
+
+
+app = build()

@@ -10,30 +10,21 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.models import CHUNK_BYTES, Record, RecordChunk
 from common.security import new_access_token
-from common.web import create_app
 from tests.audio import Wav, durations_match, probe_mp3
-from tests.conftest import load_function
+from tests.conftest import build_function
 from tests.problems import assert_problem
 
-add_record = load_function("add_record")
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
-
-
-def app_with(settings: Settings, **overrides: object) -> Starlette:
-    routes: list[BaseRoute] = add_record.routes
-    return create_app("add_record", routes, settings.model_copy(update=overrides), state=add_record.conversion_slots)
 
 
 @pytest.fixture(scope="module")
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(app_with(settings)) as client:
+    with TestClient(build_function("add_record", settings)) as client:
         yield client
 
 
@@ -313,7 +304,7 @@ def test_malformed_multipart_is_400(client: TestClient, user: tuple[int, str], b
 @pytest.fixture(scope="module")
 def small_client(settings: Settings) -> Iterator[TestClient]:
     """Limits small enough to cross in a test: 1 MB uploads, 2 s recordings."""
-    with TestClient(app_with(settings, max_upload_mb=1, max_duration_s=2)) as client:
+    with TestClient(build_function("add_record", settings, max_upload_mb=1, max_duration_s=2)) as client:
         yield client
 
 
@@ -346,7 +337,7 @@ def test_recording_over_the_duration_limit_is_413(small_client: TestClient, user
 
 
 def test_busy_converters_answer_503_with_retry_after(settings: Settings, user: tuple[int, str]) -> None:
-    app = app_with(settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
+    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
     with TestClient(app) as client:
         slots = client.app_state["conversion_slots"]
         assert client.portal is not None
@@ -366,7 +357,7 @@ def test_foreign_host_is_refused_before_anything_runs(client: TestClient, user: 
 
 
 def test_public_base_url_overrides_the_host(settings: Settings, user: tuple[int, str]) -> None:
-    with TestClient(app_with(settings, public_base_url="https://records.example.com/")) as client:
+    with TestClient(build_function("add_record", settings, public_base_url="https://records.example.com/")) as client:
         response = post_raw(client, user, Wav(duration_s=0.2).to_bytes())
     url = response.json()["url"]
     assert url.startswith("https://records.example.com/record?id=")

@@ -6,22 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.security import hash_token
-from common.web import create_app
-from tests.conftest import load_function
+from tests.conftest import build_function, load_function
 from tests.problems import assert_problem
 
 JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def client(register_app: Starlette) -> Iterator[TestClient]:
-    with TestClient(register_app) as client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(build_function("register", settings)) as client:
         yield client
 
 
@@ -149,9 +146,12 @@ def test_healthz_is_200_when_the_database_answers(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def client_without_database() -> Iterator[TestClient]:
     """The register routes on an app whose database is a closed port."""
-    dead = Settings(database_url="postgresql://postgres@127.0.0.1:9/records", db_connect_timeout_s=1)
-    routes: list[BaseRoute] = load_function("register").routes
-    with TestClient(create_app("register", routes, dead)) as client:
+    dead = Settings(
+        database_url="postgresql://postgres@127.0.0.1:9/records",
+        db_connect_timeout_s=1,
+        allowed_hosts=("testserver",),
+    )
+    with TestClient(load_function("register").build(dead)) as client:
         yield client
 
 
