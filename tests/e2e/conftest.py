@@ -99,6 +99,19 @@ def gateway(stack: Stack) -> Iterator[httpx2.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def gateway_module(stack: Stack) -> Iterator[httpx2.Client]:
+    with stack.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def uploader_via_gateway(gateway_module: httpx2.Client) -> tuple[int, str]:
+    """A user registered through the gateway: (user_id, access_token)."""
+    body = gateway_module.post("/register", json={"name": "e2e"}).json()
+    return body["user_id"], body["access_token"]
+
+
 @dataclass
 class Function:
     """One function served alone by uvicorn, with its Dockerfile's command line."""

@@ -15,10 +15,8 @@ from tests.problems import assert_problem
 
 
 @pytest.fixture(scope="module")
-def user(stack: Stack) -> tuple[int, str]:
-    with stack.client() as client:
-        body = client.post("/register", json={"name": "e2e"}).json()
-    return body["user_id"], body["access_token"]
+def user(uploader_via_gateway: tuple[int, str]) -> tuple[int, str]:
+    return uploader_via_gateway
 
 
 def test_form_upload_through_the_gateway(gateway: httpx2.Client, stack: Stack, user: tuple[int, str]) -> None:

@@ -1,0 +1,96 @@
+"""GET /record through nginx: the link add_record returns downloads, seeks and stays small in memory."""
+
+import hashlib
+import os
+import threading
+
+import httpx2
+import pytest
+from sqlalchemy import Engine
+
+from tests.audio import Wav, durations_match, probe_mp3
+from tests.conftest import seed_record
+from tests.e2e.conftest import Stack, function_process
+from tests.problems import assert_problem
+
+MEMORY_GROWTH_LIMIT = 30 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def link(gateway_module: httpx2.Client, uploader_via_gateway: tuple[int, str]) -> str:
+    user_id, token = uploader_via_gateway
+    response = gateway_module.post(
+        "/record",
+        data={"user_id": str(user_id), "access_token": token},
+        files={"file": ("Голос.wav", Wav(duration_s=3, sample_rate=48_000).to_bytes(), "audio/wav")},
+    )
+    assert response.status_code == 201, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+def test_the_link_add_record_returns_downloads_the_mp3(gateway_module: httpx2.Client, link: str) -> None:
+    response = gateway_module.get(link)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert "filename*=UTF-8''%D0%93%D0%BE%D0%BB%D0%BE%D1%81.mp3" in response.headers["content-disposition"]
+    assert response.headers["etag"] == f'"{hashlib.sha256(response.content).hexdigest()}"'
+    probe = probe_mp3(response.content)
+    assert probe.sample_rate == 48_000
+    assert durations_match(probe.duration_s, 3, probe.sample_rate)
+
+
+def test_seeking_and_revalidating_through_the_gateway(gateway_module: httpx2.Client, link: str) -> None:
+    whole = gateway_module.get(link)
+    size = len(whole.content)
+    middle = gateway_module.get(link, headers={"range": f"bytes={size // 2}-"})
+    assert middle.status_code == 206
+    assert middle.content == whole.content[size // 2 :]
+    assert middle.headers["content-range"] == f"bytes {size // 2}-{size - 1}/{size}"
+    head = gateway_module.head(link)
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(size)
+    assert head.content == b""
+    cached = gateway_module.get(link, headers={"if-none-match": whole.headers["etag"]})
+    assert cached.status_code == 304
+    assert cached.content == b""
+    past = gateway_module.get(link, headers={"range": f"bytes={size}-"})
+    assert_problem(past, 416)
+    assert past.headers["content-range"] == f"bytes */{size}"
+
+
+def test_errors_through_the_gateway(gateway_module: httpx2.Client, link: str) -> None:
+    other_user = link.replace("&user=", "&user=9")
+    assert_problem(gateway_module.get(other_user), 404)
+    assert_problem(gateway_module.get("/record?id=nope&user=1"), 422)
+    assert_problem(gateway_module.get("/record"), 422)
+
+
+def test_a_large_download_keeps_the_function_small(stack: Stack, engine: Engine, uploader: tuple[int, str]) -> None:
+    data = os.urandom(50 * 1024 * 1024)
+    record_id = seed_record(engine, uploader[0], data, "long.wav")
+    url = f"{stack.base_url}/record?id={record_id}&user={uploader[0]}"
+    get_record = function_process(stack, "get_record")
+    with httpx2.Client(timeout=60) as client:
+        client.get(url, headers={"range": "bytes=0-1023"})  # warm up: pool, imports, buffers
+        idle = peak = get_record.memory_info().rss
+        streaming = True
+
+        def watch() -> None:
+            nonlocal peak
+            while streaming:
+                peak = max(peak, get_record.memory_info().rss)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        digest = hashlib.sha256()
+        try:
+            with client.stream("GET", url) as response:
+                assert response.status_code == 200
+                for block in response.iter_bytes():
+                    digest.update(block)
+        finally:
+            streaming = False
+            watcher.join()
+    assert digest.digest() == hashlib.sha256(data).digest()
+    assert peak - idle < MEMORY_GROWTH_LIMIT, f"grew {(peak - idle) / 2**20:.1f} MiB"
