@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     database_url: PostgresDsn = PostgresDsn("postgresql+psycopg2://postgres@127.0.0.1:5432/records")
-    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_pool_size: int = Field(default=16, ge=1, le=100)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -19,11 +19,19 @@ def sqlalchemy_url(settings: Settings) -> URL:
     return url
 
 
-def create_db_engine(settings: Settings, application_name: str = "records") -> Engine:
-    """An engine whose pool notices a restarted server instead of handing out dead connections."""
+def create_db_engine(settings: Settings, application_name: str = "records", *, autocommit: bool = False) -> Engine:
+    """An engine whose pool notices a restarted server instead of handing out dead connections.
+
+    `autocommit` suits a function whose every statement stands alone: no BEGIN
+    and COMMIT round trips, and no isolation level switched on each checkout.
+    """
     return create_engine(
         sqlalchemy_url(settings),
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         pool_pre_ping=True,
+        # Sized for the usual concurrency: a connection opened beyond the pool is
+        # closed after use, a backend fork each time, and waiting in the pool's
+        # queue is slower still. Bursts beyond it may open as many again.
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout_s,

@@ -76,10 +76,13 @@ def create_app(
     routes: Sequence[BaseRoute],
     settings: Settings | None = None,
     state: Callable[[Settings], Mapping[str, object]] | None = None,
+    *,
+    autocommit: bool = False,
 ) -> Starlette:
     """A function's app: `routes` plus `/healthz`, one engine for the process's life.
 
-    `state` adds the function's own per-process objects to `request.state`.
+    `state` adds the function's own per-process objects to `request.state`;
+    `autocommit` is passed to the engine (see `create_db_engine`).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -88,7 +91,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # Creating the engine does not connect: the function starts (and reports
         # unhealthy) even while the database is still coming up.
-        engine = create_db_engine(settings, application_name=name)
+        engine = create_db_engine(settings, application_name=name, autocommit=autocommit)
         try:
             yield {"engine": engine, "settings": settings, **(state(settings) if state else {})}
         finally:

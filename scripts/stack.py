@@ -10,7 +10,8 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
 
 Environment: DATABASE_URL, GATEWAY_PORT (5000), REGISTER_PORT (8001),
 ADD_RECORD_PORT (8002), GET_RECORD_PORT (8003), MAX_UPLOAD_MB (256),
-STACK_DIR (.run, nginx's prefix and logs); everything else reaches the
+STACK_DIR (.run: nginx's prefix; its access log is .run/logs/access.log);
+everything else reaches the
 functions unchanged, as compose's environment would.
 """
 
@@ -104,6 +105,7 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
     includes.symlink_to(nginx_dir / "includes")
     # nginx's workers drop root; they must still be able to write request bodies.
     is_root = os.geteuid() == 0
+    (state_dir / "logs").mkdir(exist_ok=True)
     for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         path = state_dir / "temp" / temp
         path.mkdir(parents=True, exist_ok=True)

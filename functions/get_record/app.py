@@ -88,7 +88,8 @@ routes = [Route("/record", get_record, methods=["GET"])]
 
 
 def build(settings: Settings | None = None) -> Starlette:
-    return create_app("get_record", routes, settings)
+    # Reads only, each a statement of its own.
+    return create_app("get_record", routes, settings, autocommit=True)
 
 
 app = build()
