@@ -240,6 +240,57 @@ def wait_until_ready(ports: Ports) -> None:
         print(f"stack: ready on http://127.0.0.1:{ports.gateway}", flush=True)
 
 
+@dataclass
+class Background:
+    """A stack started by `start_in_background`: this script as a child process."""
+
+    process: subprocess.Popen[bytes]
+    ports: Ports
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    def stop(self, timeout_s: float = 40) -> int:
+        """SIGTERM, as Ctrl-C or `docker stop` would send; returns the exit status."""
+        self.process.terminate()
+        return self.process.wait(timeout=timeout_s)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
+    """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready."""
+    ports = Ports(gateway=free_port(), functions={name: free_port() for name in FUNCTIONS})
+    environment = {
+        **env,
+        "GATEWAY_PORT": str(ports.gateway),
+        "STACK_DIR": str(state_dir),
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.functions.items()},
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "stack.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, __file__], cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    stack = Background(process, ports, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while "stack: ready" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                stack.stop()
+            raise RuntimeError(f"the stack did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    return stack
+
+
 def run(env: Mapping[str, str]) -> int:
     ports = Ports.from_env(env)
     state_dir = Path(env.get("STACK_DIR", ROOT / ".run")).resolve()

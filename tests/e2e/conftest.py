@@ -1,10 +1,7 @@
 """The local stack (`scripts/stack.py`, what `make run` starts) as a fixture."""
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,61 +12,32 @@ import httpx2
 import psutil
 import pytest
 
-from scripts.stack import FUNCTIONS, ROOT, answers, function_command, function_env
+from scripts.stack import (
+    ROOT,
+    STARTUP_TIMEOUT_S,
+    Background,
+    answers,
+    free_port,
+    function_command,
+    function_env,
+    start_in_background,
+)
 
-READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 40
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+Stack = Background
 
 
-@dataclass
-class Stack:
-    process: "subprocess.Popen[bytes]"
-    base_url: str
-    function_ports: dict[str, int]
-    log: Path
-
-    def client(self) -> httpx2.Client:
-        return httpx2.Client(base_url=self.base_url, timeout=30)
-
-    def stop(self) -> int:
-        """SIGTERM, as Ctrl-C or `docker stop` would send; returns the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=STOP_TIMEOUT_S)
+def client(stack: Stack) -> httpx2.Client:
+    return httpx2.Client(base_url=stack.base_url, timeout=30)
 
 
 def start_stack(state_dir: Path, database_url: str, **env: str) -> Stack:
-    ports = {name: free_port() for name in FUNCTIONS}
-    gateway_port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "GATEWAY_PORT": str(gateway_port),
-        "STACK_DIR": str(state_dir),
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        **env,
-    }
-    log = state_dir / "stack.log"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "scripts/stack.py"], cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    stack = Stack(process, f"http://127.0.0.1:{gateway_port}", ports, log)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while "stack: ready" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:
-                stack.stop()
-            pytest.fail(f"the stack did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    return stack
+    try:
+        return start_in_background(state_dir, {**os.environ, "DATABASE_URL": database_url, **env})
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +63,14 @@ def function_process(stack: Stack, name: str) -> psutil.Process:
 
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx2.Client]:
-    with stack.client() as client:
-        yield client
+    with client(stack) as gateway_client:
+        yield gateway_client
 
 
 @pytest.fixture(scope="module")
 def gateway_module(stack: Stack) -> Iterator[httpx2.Client]:
-    with stack.client() as client:
-        yield client
+    with client(stack) as gateway_client:
+        yield gateway_client
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +94,7 @@ def serve_function(name: str, **env: str) -> Iterator[Function]:
     environment = function_env({**os.environ, **env}, port)
     process = subprocess.Popen(function_command(name), cwd=ROOT / "functions", env=environment)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not answers("127.0.0.1", port):
             assert process.poll() is None, f"{name} exited with {process.returncode}"
             assert time.monotonic() < deadline, f"{name} did not start"

@@ -10,7 +10,8 @@ import httpx2
 import pytest
 
 from scripts import stack as local_stack
-from tests.e2e.conftest import Stack, free_port
+from scripts.stack import free_port
+from tests.e2e.conftest import Stack
 from tests.problems import assert_problem
 
 JSON = {"content-type": "application/json"}
@@ -70,7 +71,7 @@ def test_oversized_registration_is_413_at_the_gateway(gateway: httpx2.Client) ->
 
 
 def test_functions_are_healthy_on_their_own_ports(stack: Stack) -> None:
-    for port in stack.function_ports.values():
+    for port in stack.ports.functions.values():
         response = httpx2.get(f"http://127.0.0.1:{port}/healthz")
         assert response.status_code == 200
 

@@ -9,8 +9,8 @@ import psutil
 import psycopg2
 import pytest
 
-from scripts.stack import LocalCluster, answers, ensure_database
-from tests.e2e.conftest import free_port, start_stack
+from scripts.stack import LocalCluster, answers, ensure_database, free_port
+from tests.e2e.conftest import start_stack
 
 
 def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tests.audio import Wav, durations_match, probe_mp3
 from tests.conftest import record_count
-from tests.e2e.conftest import Stack, ffmpeg_children, function_process, wait_for
+from tests.e2e.conftest import Stack, client, ffmpeg_children, function_process, wait_for
 from tests.problems import assert_problem
 
 
@@ -87,9 +87,9 @@ def test_disconnect_mid_upload_leaves_no_row_process_or_file(
         assert wait_for(lambda: ffmpeg_children(add_record)), "the conversion never started"
 
         # Mid-conversion, the service keeps answering: the same function, and the others.
-        with stack.client() as client:
-            assert client.post("/register", json={"name": "meanwhile"}).status_code == 201
-        health = httpx2.get(f"http://127.0.0.1:{stack.function_ports['add_record']}/healthz", timeout=5)
+        with client(stack) as gateway_client:
+            assert gateway_client.post("/register", json={"name": "meanwhile"}).status_code == 201
+        health = httpx2.get(f"http://127.0.0.1:{stack.ports.functions['add_record']}/healthz", timeout=5)
         assert health.status_code == 200
     finally:
         connection.close()
