@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import socket
@@ -202,6 +203,25 @@ def ensure_database(url: str) -> None:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database or "")))
     finally:
         connection.close()
+
+
+@contextmanager
+def throwaway_database(env: Mapping[str, str], prefix: str) -> Iterator[str]:
+    """A new, migrated database named `<prefix>_<random>` on the stack's server; dropped afterwards."""
+    with database_server(env) as server_url:
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        ensure_database(url)
+        try:
+            migrate({**env, "DATABASE_URL": url})
+            yield url
+        finally:
+            admin = make_url(url).set(drivername="postgresql", database="postgres")
+            connection = psycopg2.connect(admin.render_as_string(hide_password=False))
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            connection.close()
 
 
 def migrate(env: Mapping[str, str]) -> None:

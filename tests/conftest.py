@@ -6,56 +6,31 @@ name, migrated, exported as DATABASE_URL for everything the tests start, and
 dropped at the end.
 """
 
-import hashlib
 import importlib
 import os
-import secrets
-import uuid
 from collections.abc import Iterator
 from types import ModuleType
 
-import psycopg2
 import pytest
-from psycopg2 import sql
-from sqlalchemy import Engine, func, make_url
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from starlette.applications import Starlette
 
 from common.config import Settings, get_settings
 from common.db import create_db_engine
-from common.models import CHUNK_BYTES, Record, RecordChunk, User
+from common.models import Record, User
 from common.security import hash_token, new_access_token
 from scripts import stack
 
 
-def admin_connection(url: str) -> "psycopg2.extensions.connection":
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    connection = psycopg2.connect(admin.render_as_string(hide_password=False))
-    connection.autocommit = True
-    return connection
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    server_env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    if "DATABASE_URL" in os.environ:
-        server_env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    with stack.database_server(server_env) as server_url:
-        name = f"records_test_{secrets.token_hex(4)}"
-        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with stack.throwaway_database(dict(os.environ), "records_test") as url:
         os.environ["DATABASE_URL"] = url
         # TestClient's requests carry Host: testserver.
         os.environ["ALLOWED_HOSTS"] = "localhost,127.0.0.1,testserver"
         get_settings.cache_clear()
-        stack.ensure_database(url)
-        stack.migrate(dict(os.environ))
-        try:
-            yield url
-        finally:
-            connection = admin_connection(url)
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            connection.close()
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -93,34 +68,6 @@ def nothing_stored(engine: Engine) -> Iterator[None]:
     before = record_count(engine)
     yield
     assert record_count(engine) == before
-
-
-def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
-    """Store `data` as a record directly, in add_record's layout, without converting anything."""
-    record_id = uuid.uuid4()
-    with Session(engine) as session:
-        session.add(
-            Record(
-                id=record_id,
-                user_id=user_id,
-                original_name=original_name,
-                size_bytes=len(data),
-                duration_s=1.0,
-                bitrate_kbps=192,
-                sample_rate=44_100,
-                channels=2,
-                sha256=hashlib.sha256(data).digest(),
-            )
-        )
-        session.flush()
-        for offset in range(0, len(data), CHUNK_BYTES):
-            session.add(
-                RecordChunk(record_id=record_id, seq=offset // CHUNK_BYTES, data=data[offset : offset + CHUNK_BYTES])
-            )
-            if offset // CHUNK_BYTES % 16 == 15:
-                session.flush()  # keep the pending statement a few megabytes
-        session.commit()
-    return record_id
 
 
 def load_function(name: str) -> ModuleType:

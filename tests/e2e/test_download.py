@@ -8,8 +8,8 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 
+from scripts.seed import seed_record
 from tests.audio import Wav, durations_match, probe_mp3
-from tests.conftest import seed_record
 from tests.e2e.conftest import Stack, function_process
 from tests.problems import assert_problem
 

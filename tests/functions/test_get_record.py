@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 from common.config import Settings
 from common.models import CHUNK_BYTES, User
 from common.security import hash_token, new_access_token
-from tests.conftest import build_function, seed_record
+from scripts.seed import seed_record
+from tests.conftest import build_function
 from tests.problems import assert_problem
 
 DATA = os.urandom(2 * CHUNK_BYTES + 12_345)  # three chunks, the last one short
