@@ -1,5 +1,5 @@
 # One-word developer commands; each installs what it needs first.
-.PHONY: install run test check lint-fix clean
+.PHONY: install run test check bench lint-fix clean
 
 install:
 	@scripts/install
@@ -15,6 +15,10 @@ test: install
 
 check: install
 	scripts/check
+
+## bench: measure against the floor and write docs/benchmarks.md (QUICK=1: a few seconds, to .run/bench-quick)
+bench: install
+	.venv/bin/python scripts/bench.py $(if $(QUICK),--quick --output .run/bench-quick)
 
 ## lint-fix: apply ruff's fixes and formatting
 lint-fix: install

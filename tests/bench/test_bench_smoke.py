@@ -1,0 +1,36 @@
+"""`make bench QUICK=1`: the harness runs end to end and reports every measurement (no timing is judged)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from scripts.stack import ROOT
+
+
+def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--quick", "--output", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    raw = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert raw["uploads"][0]["ratio"] > 0
+    assert raw["memory"][0]["add_record_growth_mb"] >= 0
+    assert {row["target"] for row in raw["register"]} == {"gateway (nginx)", "function direct"}
+    assert all(row["requests"] > 0 and row["errors"] == 0 for row in raw["register"])
+    assert raw["register_while_converting"]["uploads_completed"] > 0
+    assert raw["download"]["service_mb_per_s"] > 0
+    report = (tmp_path / "benchmarks.md").read_text()
+    for heading in ("## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Commands"):
+        assert heading in report
+    # The commands are written generically: no run's token, port or temporary path.
+    commands = report.split("## Commands", 1)[1]
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}", commands)
+    assert "127.0.0.1:" not in commands
+    assert "/tmp/" not in commands
