@@ -4,14 +4,15 @@ import re
 import unicodedata
 from typing import IO
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from common.models import CHUNK_BYTES, FILE_NAME_MAX_LENGTH, Record, RecordChunk
+from common.models import CHUNK_BYTES, FILE_NAME_MAX_LENGTH, Record
+from common.pgcopy import ChunkRowsSource, psycopg2_connection
 
-# Chunks per INSERT: large enough to keep round trips few, small enough that the
-# statement (bytea travels hex-encoded, twice its size) stays a few megabytes.
-CHUNKS_PER_STATEMENT = 4
+COPY_CHUNKS = "COPY record_chunks (record_id, seq, data) FROM STDIN (FORMAT binary)"
+# What psycopg2 asks the source for at a time (its default is 8 KiB).
+COPY_READ_BYTES = 1024 * 1024
 DEFAULT_NAME = "record.wav"
 
 
@@ -30,16 +31,7 @@ def store_record(engine: Engine, record: Record, mp3: IO[bytes]) -> None:
     with Session(engine, expire_on_commit=False) as session:
         session.add(record)
         session.flush()
-        seq = 0
-        while True:
-            rows = []
-            for _ in range(CHUNKS_PER_STATEMENT):
-                data = mp3.read(CHUNK_BYTES)
-                if not data:
-                    break
-                rows.append({"record_id": record.id, "seq": seq, "data": data})
-                seq += 1
-            if not rows:
-                break
-            session.execute(insert(RecordChunk), rows)
+        # The chunks go in by binary COPY on the same connection, in the same transaction.
+        with psycopg2_connection(session.connection().connection).cursor() as cursor:
+            cursor.copy_expert(COPY_CHUNKS, ChunkRowsSource(record.id, mp3, CHUNK_BYTES), size=COPY_READ_BYTES)
         session.commit()

@@ -98,3 +98,11 @@ def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
 
     pid = asyncio.run(run())
     assert not psutil.pid_exists(pid)
+
+
+def test_ffmpeg_yields_the_cpu_to_requests() -> None:
+    async def run() -> int:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k")) as conversion:
+            return os.sched_getscheduler(conversion.pid)
+
+    assert asyncio.run(run()) == os.SCHED_IDLE
