@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from functions.add_record.convert import (
+    FFMPEG_NICENESS,
     ConversionError,
     converting,
     ffmpeg_arguments,
@@ -100,9 +101,9 @@ def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
     assert not psutil.pid_exists(pid)
 
 
-def test_ffmpeg_yields_the_cpu_to_requests() -> None:
+def test_ffmpeg_runs_below_the_priority_of_requests() -> None:
     async def run() -> int:
         async with converting(ffmpeg_arguments(STEREO_44K, "192k")) as conversion:
-            return os.sched_getscheduler(conversion.pid)
+            return os.getpriority(os.PRIO_PROCESS, conversion.pid)
 
-    assert asyncio.run(run()) == os.SCHED_IDLE
+    assert asyncio.run(run()) == FFMPEG_NICENESS
