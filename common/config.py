@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=16, ge=1, le=100)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
+    db_startup_wait_s: float = Field(default=30, ge=0, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Links: PUBLIC_BASE_URL wins; otherwise the Host the client used, if it is one of ALLOWED_HOSTS.

@@ -4,6 +4,7 @@ Each function contributes its routes; this adds what they all share: the
 engine's life cycle, `GET /healthz`, problem responses for every error.
 """
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,9 +21,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from common.config import Settings, get_settings
-from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping
+from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, wait_for_database
 from common.logs import configure_logging
 from common.problems import EXCEPTION_HANDLERS, problem_response, service_unavailable
+
+logger = logging.getLogger("records.web")
 
 
 class TrustedHosts(TrustedHostMiddleware):
@@ -89,9 +92,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        # Creating the engine does not connect: the function starts (and reports
-        # unhealthy) even while the database is still coming up.
         engine = create_db_engine(settings, application_name=name, autocommit=autocommit)
+        # Wait, bounded, for a database that is still starting; past that, serve
+        # anyway: /healthz says 503 until it answers, and nothing needs a restart.
+        try:
+            await run_in_threadpool(wait_for_database, engine, settings.db_startup_wait_s)
+        except UNAVAILABLE_ERRORS:
+            logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
         try:
             yield {"engine": engine, "settings": settings, **(state(settings) if state else {})}
         finally:

@@ -149,6 +149,7 @@ def client_without_database() -> Iterator[TestClient]:
     dead = Settings(
         database_url="postgresql://postgres@127.0.0.1:9/records",
         db_connect_timeout_s=1,
+        db_startup_wait_s=0,
         allowed_hosts=("testserver",),
     )
     with TestClient(load_function("register").build(dead)) as client:

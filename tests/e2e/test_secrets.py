@@ -1,0 +1,43 @@
+"""Access tokens never reach a log, and the database keeps only their digests."""
+
+import time
+
+import httpx2
+from sqlalchemy import Engine, text
+
+from tests.audio import Wav
+from tests.e2e.conftest import Stack
+
+
+def test_tokens_appear_in_no_log_and_no_row(stack: Stack, gateway: httpx2.Client, engine: Engine) -> None:
+    body = gateway.post("/register", json={"name": "secretive"}).json()
+    user_id, token = body["user_id"], body["access_token"]
+    wav = Wav(duration_s=0.2).to_bytes()
+    form = gateway.post(
+        "/record", data={"user_id": str(user_id), "access_token": token}, files={"file": ("a.wav", wav)}
+    )
+    assert form.status_code == 201
+    raw = gateway.post(
+        f"/record?user_id={user_id}",
+        content=wav,
+        headers={"authorization": f"Bearer {token}", "content-type": "audio/wav"},
+    )
+    assert raw.status_code == 201
+    wrong = gateway.post(f"/record?user_id={user_id}&access_token={token}", content=wav)  # refused, and logged
+    assert wrong.status_code == 400
+    assert gateway.get(form.json()["url"]).status_code == 200
+    gateway.post("/record", data={"user_id": str(user_id), "access_token": token + "x"}, files={"file": ("a", wav)})
+
+    time.sleep(1.5)  # nginx flushes its buffered access log every second
+    access_log = (stack.log.parent / "logs" / "access.log").read_text()
+    assert "POST /record" in access_log  # the log is there, and written
+    assert token not in access_log
+    assert token not in stack.log.read_text()  # the functions' and nginx's own output
+
+    with engine.connect() as connection:
+        for table in ("users", "records"):
+            hits = connection.execute(
+                text(f"SELECT count(*) FROM {table} AS row WHERE row::text LIKE :token"),
+                {"token": f"%{token}%"},
+            ).scalar_one()
+            assert hits == 0, table
