@@ -6,7 +6,8 @@ import uuid
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from common.models import CHUNK_BYTES, Record, RecordChunk
+from common.models import CHUNK_BYTES, Record, RecordChunk, User
+from common.security import hash_token, new_access_token
 
 
 def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
@@ -35,3 +36,14 @@ def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = 
                 session.flush()  # keep the pending statement a few megabytes
         session.commit()
     return record_id
+
+
+def create_user(engine: Engine, name: str) -> tuple[int, str]:
+    """A registered user, as POST /register would make one: (user_id, access_token)."""
+    token = new_access_token()
+    with Session(engine) as session:
+        user = User(name=name, token_sha256=hash_token(token))
+        session.add(user)
+        session.commit()
+        assert user.id is not None
+        return user.id, token

@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 
 from common.config import Settings, get_settings
 from common.db import create_db_engine
-from common.models import Record, User
-from common.security import hash_token, new_access_token
+from common.models import Record
 from scripts import stack
+from scripts.seed import create_user
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +48,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def uploader(engine: Engine) -> tuple[int, str]:
     """A registered user: (user_id, access_token)."""
-    token = new_access_token()
-    with Session(engine) as session:
-        user = User(name="uploader", token_sha256=hash_token(token))
-        session.add(user)
-        session.commit()
-        assert user.id is not None
-        return user.id, token
+    return create_user(engine, "uploader")
 
 
 def record_count(engine: Engine) -> int:

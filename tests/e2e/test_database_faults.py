@@ -15,12 +15,10 @@ from pathlib import Path
 import httpx2
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from common.config import Settings
 from common.db import create_db_engine
-from common.models import User
-from common.security import hash_token, new_access_token
+from scripts.seed import create_user
 from scripts.stack import LocalCluster, answers, ensure_database, free_port, migrate
 from tests.audio import Wav
 from tests.conftest import record_count
@@ -58,13 +56,7 @@ def cluster_engine(cluster_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def user(cluster_engine: Engine) -> tuple[int, str]:
-    token = new_access_token()
-    with Session(cluster_engine) as session:
-        row = User(name="faults", token_sha256=hash_token(token))
-        session.add(row)
-        session.commit()
-        assert row.id is not None
-        return row.id, token
+    return create_user(cluster_engine, "faults")
 
 
 @pytest.fixture
