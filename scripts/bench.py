@@ -533,7 +533,8 @@ def main() -> int:
     arguments = parser.parse_args()
     plan = QUICK if arguments.quick else Plan()
     results = Results()
-    environment = {**os.environ, "MAX_UPLOAD_MB": "512", "LOG_LEVEL": "WARNING"}
+    # No rate limit here: the point is to find the service's own limits.
+    environment = {**os.environ, "MAX_UPLOAD_MB": "512", "LOG_LEVEL": "WARNING", "POST_RATE_LIMIT": "1000000r/s"}
     with throwaway_database(environment, "records_bench") as database_url, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         stack = start_in_background(work / "stack", {**environment, "DATABASE_URL": database_url})

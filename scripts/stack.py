@@ -10,6 +10,7 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
 
 Environment: DATABASE_URL, GATEWAY_PORT (5000), REGISTER_PORT (8001),
 ADD_RECORD_PORT (8002), GET_RECORD_PORT (8003), MAX_UPLOAD_MB (256),
+POST_RATE_LIMIT (10r/s), POST_BURST (20), CLIENT_BODY_TIMEOUT_S (30),
 STACK_DIR (.run: nginx's prefix; its access log is .run/logs/access.log);
 everything else reaches the
 functions unchanged, as compose's environment would.
@@ -86,13 +87,16 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return re.sub(r"\$\{([A-Z][A-Z0-9_]*)\}", substitute, template)
 
 
-def gateway_values(ports: Ports, max_upload_mb: str) -> dict[str, str]:
+def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
     return {
+        "MAX_UPLOAD_MB": env.get("MAX_UPLOAD_MB", "256"),
+        "POST_RATE_LIMIT": env.get("POST_RATE_LIMIT", "10r/s"),
+        "POST_BURST": env.get("POST_BURST", "20"),
+        "CLIENT_BODY_TIMEOUT_S": env.get("CLIENT_BODY_TIMEOUT_S", "30"),
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
         "ACCESS_LOG": "logs/access.log",
-        "MAX_UPLOAD_MB": max_upload_mb,
         **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in ports.functions.items()},
     }
 
@@ -322,7 +326,7 @@ def run(env: Mapping[str, str]) -> int:
         env = {**env, "DATABASE_URL": database_url}
         ensure_database(database_url)
         migrate(env)
-        nginx_conf = render_nginx(state_dir, gateway_values(ports, env.get("MAX_UPLOAD_MB", "256")))
+        nginx_conf = render_nginx(state_dir, gateway_values(ports, env))
 
         manager = honcho.manager.Manager()
         for name in FUNCTIONS:

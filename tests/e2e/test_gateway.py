@@ -1,9 +1,11 @@
 """The API through nginx, as a client sees it: routing, statuses and problem bodies."""
 
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -76,12 +78,12 @@ def test_functions_are_healthy_on_their_own_ports(stack: Stack) -> None:
         assert response.status_code == 200
 
 
-@pytest.fixture
-def gateway_without_functions(tmp_path: Path) -> Iterator[httpx2.Client]:
+@contextmanager
+def lone_gateway(prefix: Path, **env: str) -> Iterator[httpx2.Client]:
     """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
     ports = local_stack.Ports(gateway=free_port(), functions={name: free_port() for name in local_stack.FUNCTIONS})
-    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, "256"))
-    nginx = subprocess.Popen(["nginx", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"])
+    config = local_stack.render_nginx(prefix, local_stack.gateway_values(ports, env))
+    nginx = subprocess.Popen(["nginx", "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"])
     try:
         while not local_stack.answers("127.0.0.1", ports.gateway):
             assert nginx.poll() is None, "nginx exited"
@@ -93,6 +95,12 @@ def gateway_without_functions(tmp_path: Path) -> Iterator[httpx2.Client]:
         nginx.wait(timeout=10)
 
 
+@pytest.fixture
+def gateway_without_functions(tmp_path: Path) -> Iterator[httpx2.Client]:
+    with lone_gateway(tmp_path) as client:
+        yield client
+
+
 def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2.Client) -> None:
     for method, path in [("POST", "/register"), ("POST", "/record"), ("GET", "/record")]:
         response = gateway_without_functions.request(method, path)
@@ -102,7 +110,7 @@ def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2
 
 def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
     ports = local_stack.Ports(gateway=5000, functions={name: 8000 + i for i, name in enumerate(local_stack.FUNCTIONS)})
-    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, "256"))
+    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, {}))
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"],
         capture_output=True,
@@ -111,3 +119,27 @@ def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def test_a_flood_of_posts_from_one_address_gets_429(tmp_path: Path) -> None:
+    with lone_gateway(tmp_path, POST_RATE_LIMIT="1r/s", POST_BURST="2") as gateway:
+        statuses = [gateway.post("/register", json={"name": "x"}).status_code for _ in range(8)]
+        assert statuses[:3] == [503, 503, 503]  # the burst passes (to a function that is down)
+        assert 429 in statuses
+        limited = gateway.post("/register", json={"name": "x"})
+        assert_problem(limited, 429)
+        assert int(limited.headers["retry-after"]) > 0
+        assert gateway.get("/record?id=x&user=1").status_code != 429  # reads are not limited
+
+
+def test_a_client_that_stops_sending_its_body_is_cut_off(tmp_path: Path) -> None:
+    """nginx ends it at client_body_timeout by closing the connection (it sends no 408 to a silent client)."""
+    with lone_gateway(tmp_path, CLIENT_BODY_TIMEOUT_S="1") as gateway:
+        port = int(str(gateway.base_url).rsplit(":", 1)[1].rstrip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(
+                b"POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"name":'
+            )
+            answer = connection.recv(65_536)  # the socket's own timeout (10 s) would raise instead
+    assert answer == b""

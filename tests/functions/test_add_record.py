@@ -368,3 +368,50 @@ def test_get_is_405_with_allow(client: TestClient) -> None:
     response = client.get("/record")
     assert_problem(response, 405)
     assert response.headers["allow"] == "POST"
+
+
+def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "abuse") -> bytes:
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def post_multipart(client: TestClient, user: tuple[int, str], body: bytes) -> httpx2.Response:
+    return client.post(
+        "/record",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=abuse", "authorization": f"Bearer {user[1]}"},
+    )
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_thousands_of_parts_are_refused(client: TestClient, user: tuple[int, str]) -> None:
+    problem = assert_problem(post_multipart(client, user, multipart([(f"f{i}", None, b"x") for i in range(5000)])), 413)
+    assert "parts" in problem["detail"]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_a_huge_field_is_refused(client: TestClient, user: tuple[int, str]) -> None:
+    body = multipart([("user_id", None, b"1" * 100_000), ("file", "a.wav", Wav(duration_s=0.1).to_bytes())])
+    problem = assert_problem(post_multipart(client, user, body), 413)
+    assert "user_id" in problem["detail"]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_many_files_are_refused(client: TestClient, user: tuple[int, str]) -> None:
+    wav = Wav(duration_s=0.05).to_bytes()
+    body = multipart([("user_id", None, str(user[0]).encode())] + [("file", f"{i}.wav", wav) for i in range(12)])
+    assert_problem(post_multipart(client, user, body), 422)
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_huge_part_headers_are_refused(client: TestClient, user: tuple[int, str]) -> None:
+    body = (
+        b'--abuse\r\nContent-Disposition: form-data; name="x"\r\nX-Padding: '
+        + b"p" * 20_000
+        + b"\r\n\r\nv\r\n--abuse--\r\n"
+    )
+    problem = assert_problem(post_multipart(client, user, body), 400)  # python-multipart's own bound
+    assert "header size" in problem["detail"]
