@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import socket
 import threading
 
 import httpx2
@@ -10,7 +11,7 @@ from sqlalchemy import Engine
 
 from scripts.seed import seed_record
 from tests.audio import Wav, durations_match, probe_mp3
-from tests.e2e.conftest import Stack, function_process
+from tests.e2e.conftest import Stack, function_process, wait_for
 from tests.problems import assert_problem
 
 MEMORY_GROWTH_LIMIT = 30 * 1024 * 1024
@@ -94,3 +95,33 @@ def test_a_large_download_keeps_the_function_small(stack: Stack, engine: Engine,
             watcher.join()
     assert digest.digest() == hashlib.sha256(data).digest()
     assert peak - idle < MEMORY_GROWTH_LIMIT, f"grew {(peak - idle) / 2**20:.1f} MiB"
+
+
+def test_a_client_leaving_mid_download_leaks_nothing(stack: Stack, engine: Engine, uploader: tuple[int, str]) -> None:
+    data = os.urandom(20 * 1024 * 1024)
+    record_id = seed_record(engine, uploader[0], data, "left.wav")
+    port = stack.ports.gateway
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(
+                f"GET /record?id={record_id}&user={uploader[0]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            )
+            assert connection.recv(65_536).startswith(b"HTTP/1.1 200")
+        # closed after the first bytes: the function stops streaming and returns its connections
+    with engine.connect() as database:
+
+        def busy_connections() -> int:
+            count: int = database.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'get_record' AND state <> 'idle'"
+            ).scalar_one()
+            return count
+
+        rows = (
+            "SELECT state, wait_event, left(query, 80) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'get_record'"
+        )
+        assert wait_for(lambda: busy_connections() == 0), database.exec_driver_sql(rows).all()
+    with httpx2.Client(timeout=60) as client:  # and it still serves, whole and right
+        response = client.get(f"{stack.base_url}/record?id={record_id}&user={uploader[0]}")
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(data).digest()
