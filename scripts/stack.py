@@ -97,6 +97,7 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
         "ACCESS_LOG": "logs/access.log",
+        "OPENAPI_FILE": str(ROOT / "openapi.yaml"),
         **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in ports.functions.items()},
     }
 
