@@ -98,6 +98,8 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         # honcho cost a tenth of the register throughput.
         "ACCESS_LOG": "logs/access.log",
         "OPENAPI_FILE": str(ROOT / "openapi.yaml"),
+        "WEB_ROOT": str(ROOT / "web" / "public"),
+        "SWAGGER_UI_DIR": str(ROOT / "web" / "node_modules" / "swagger-ui-dist"),
         **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in ports.functions.items()},
     }
 

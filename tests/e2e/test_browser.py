@@ -1,0 +1,85 @@
+"""A person in a real browser: Debian's chromium, driven by Playwright (no browser download).
+
+Registers, uploads a generated WAV through the page, sees the player, reads
+the link; a screenshot is kept in test-artifacts/.
+"""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from scripts.stack import ROOT
+from tests.audio import Wav
+from tests.e2e.conftest import Stack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# What the machine's notes ask of a headless chromium here: no sandbox as root, no network chatter.
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    page = browser.new_page()
+    page.goto(f"{stack.base_url}/")
+    yield page
+    page.close()
+
+
+def register(page: Page, name: str) -> None:
+    page.fill("#name", name)
+    page.click("#register-button")
+    page.wait_for_selector("#upload-step:not([hidden])")
+
+
+def test_register_upload_and_listen_in_a_browser(page: Page, stack: Stack, tmp_path: Path) -> None:
+    register(page, "Browser user")
+    assert page.text_content("#user-id")
+    assert len(page.text_content("#token") or "") == 36
+
+    wav = tmp_path / "memo.wav"
+    wav.write_bytes(Wav(duration_s=2, sample_rate=44_100).to_bytes())
+    page.set_input_files("#file", str(wav))
+    page.click("#upload-button")
+    page.wait_for_selector("#result-step:not([hidden])", timeout=30_000)
+
+    link = page.text_content("#link") or ""
+    assert link.startswith(f"{stack.base_url}/record?id=")
+    assert page.get_attribute("#download-link", "href") == link
+    # The player loaded the MP3 (its duration is the WAV's) and can seek, via Range requests.
+    page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=15_000)
+    duration = page.evaluate("document.querySelector('#player').duration")
+    assert 1.9 < duration < 2.3
+    page.evaluate("document.querySelector('#player').currentTime = 1.5")
+    page.wait_for_function("document.querySelector('#player').seekable.end(0) >= 1.5")
+    assert "Done: 2 s of audio" in (page.text_content("#progress-text") or "")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-upload.png"), full_page=True)
+
+
+def test_errors_are_shown_in_words(page: Page, tmp_path: Path) -> None:
+    register(page, "Careless user")
+    not_a_wav = tmp_path / "song.wav"
+    not_a_wav.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" * 500)
+    page.set_input_files("#file", str(not_a_wav))
+    page.click("#upload-button")
+    page.wait_for_selector("#error:not([hidden])")
+    message = page.text_content("#error") or ""
+    assert "(415)" in message
+    assert "not a WAV" in message
+    assert page.is_hidden("#result-step")
