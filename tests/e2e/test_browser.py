@@ -83,3 +83,15 @@ def test_errors_are_shown_in_words(page: Page, tmp_path: Path) -> None:
     assert "(415)" in message
     assert "not a WAV" in message
     assert page.is_hidden("#result-step")
+
+
+def test_the_docs_render_the_api_description(browser: Browser, stack: Stack) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{stack.base_url}/docs")  # redirected to /docs/
+        page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+        assert "Records" in (page.text_content(".swagger-ui .info .title") or "")
+        operations = page.locator(".opblock-summary-path").all_text_contents()
+        assert {"/register", "/record"} <= {path.strip() for path in operations}
+    finally:
+        page.close()

@@ -60,9 +60,19 @@ def test_record_refuses_other_methods_at_the_gateway(gateway: httpx2.Client) -> 
         assert response.headers["allow"] == "GET, HEAD, POST"
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/healthz", "/register/1", "/records"])
+@pytest.mark.parametrize("path", ["/nope", "/healthz", "/register/1", "/records", "/index.html", "/docs/nope"])
 def test_unknown_paths_are_404(gateway: httpx2.Client, path: str) -> None:
     assert_problem(gateway.get(path), 404)
+
+
+def test_the_page_is_served_with_its_own_headers(gateway: httpx2.Client) -> None:
+    page = gateway.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert gateway.get("/app.js").status_code == 200
+    assert gateway.get("/docs").headers["location"].endswith("/docs/")
+    assert gateway.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_oversized_registration_is_413_at_the_gateway(gateway: httpx2.Client) -> None:
