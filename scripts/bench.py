@@ -243,17 +243,8 @@ class RssWatch:
         return round((self.peak[name] - self.idle[name]) / 2**20, 1)
 
 
-def function_processes(stack: Background) -> dict[str, psutil.Process]:
-    found = {}
-    for child in psutil.Process(stack.process.pid).children(recursive=True):
-        for argument in child.cmdline()[1:]:
-            if argument.endswith(".app:app"):
-                found[argument.removesuffix(".app:app")] = child
-    return found
-
-
 def bench_memory(stack: Background, user: tuple[int, str], plan: Plan, work: Path, results: Results) -> None:
-    processes = function_processes(stack)
+    processes = stack.function_processes()
     for seconds in plan.memory_seconds:
         wav = make_wav(work / f"{seconds}s.wav", seconds, results)
         with RssWatch({"add_record": processes["add_record"]}) as watch:
@@ -324,7 +315,7 @@ def bench_register_while_converting(
     stack: Background, user: tuple[int, str], plan: Plan, work: Path, results: Results
 ) -> None:
     wav = make_wav(work / f"{plan.busy_upload_seconds}s.wav", plan.busy_upload_seconds, results)
-    add_record = function_processes(stack)["add_record"]
+    add_record = stack.function_processes()["add_record"]
     stop = threading.Event()
     completed: list[float] = []
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import honcho.manager
 import httpx2
+import psutil
 import psycopg2
 from psycopg2 import sql
 from sqlalchemy import make_url
@@ -282,6 +283,15 @@ class Background:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
+
+    def function_processes(self) -> dict[str, psutil.Process]:
+        """Each function's uvicorn process (not the shell honcho starts it through), by name."""
+        found = {}
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            for argument in child.cmdline()[1:]:
+                if argument.endswith(".app:app"):
+                    found[argument.removesuffix(".app:app")] = child
+        return found
 
     def stop(self, timeout_s: float = 40) -> int:
         """SIGTERM, as Ctrl-C or `docker stop` would send; returns the exit status."""

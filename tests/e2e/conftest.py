@@ -56,14 +56,6 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, function_
     running.stop()
 
 
-def function_process(stack: Stack, name: str) -> psutil.Process:
-    """The uvicorn process serving function `name` in `stack`."""
-    for child in psutil.Process(stack.process.pid).children(recursive=True):
-        if f"{name}.app:app" in child.cmdline()[1:]:
-            return child
-    raise LookupError(name)
-
-
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx2.Client]:
     with client(stack) as gateway_client:

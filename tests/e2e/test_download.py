@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from scripts.seed import seed_record
 from tests.audio import Wav, durations_match, probe_mp3
-from tests.e2e.conftest import Stack, function_process
+from tests.e2e.conftest import Stack
 from tests.problems import assert_problem
 
 MEMORY_GROWTH_LIMIT = 30 * 1024 * 1024
@@ -71,7 +71,7 @@ def test_a_large_download_keeps_the_function_small(stack: Stack, engine: Engine,
     data = os.urandom(50 * 1024 * 1024)
     record_id = seed_record(engine, uploader[0], data, "long.wav")
     url = f"{stack.base_url}/record?id={record_id}&user={uploader[0]}"
-    get_record = function_process(stack, "get_record")
+    get_record = stack.function_processes()["get_record"]
     with httpx2.Client(timeout=60) as client:
         client.get(url, headers={"range": "bytes=0-1023"})  # warm up: pool, imports, buffers
         idle = peak = get_record.memory_info().rss

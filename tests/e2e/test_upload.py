@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tests.audio import Wav, durations_match, probe_mp3
 from tests.conftest import record_count
-from tests.e2e.conftest import Stack, client, ffmpeg_children, function_process, wait_for
+from tests.e2e.conftest import Stack, client, ffmpeg_children, wait_for
 from tests.problems import assert_problem
 
 
@@ -72,7 +72,7 @@ def test_gateway_refuses_an_oversized_upload_from_content_length(stack: Stack) -
 def test_disconnect_mid_upload_leaves_no_row_process_or_file(
     stack: Stack, engine: Engine, user: tuple[int, str], function_tmpdir: Path
 ) -> None:
-    add_record = function_process(stack, "add_record")
+    add_record = stack.function_processes()["add_record"]
     before = record_count(engine)
     wav = Wav(duration_s=20, sample_rate=44_100, channels=2).to_bytes()
     port = int(stack.base_url.rsplit(":", 1)[1])
