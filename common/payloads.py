@@ -1,6 +1,7 @@
 """Reading request bodies into validated models, with the matching problem on failure."""
 
 import json
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,19 +25,23 @@ def too_large(limit: int) -> Problem:
     return Problem(413, f"The request body is larger than the {limit} bytes this endpoint accepts.")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused with 413 once it is known to pass `limit` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    chunks: list[bytes] = []
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
             raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if chunk:
+            yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    return b"".join([chunk async for chunk in body_chunks(request, limit)])
 
 
 async def read_json(request: Request, limit: int) -> object:

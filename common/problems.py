@@ -64,6 +64,11 @@ def service_unavailable(detail: str) -> ProblemResponse:
     return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def retry_later(detail: str) -> "Problem":
+    """A 503 to raise: the trouble is ours and passing, so the client is told when to retry."""
+    return Problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 # Starlette raises these with the bare reason phrase; say what actually went wrong.
 _DEFAULT_DETAILS = {
     404: "There is nothing at this path.",

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from common.config import Settings
 from common.models import Record, RecordCreated
-from common.problems import RETRY_AFTER_S, Problem
+from common.problems import Problem, retry_later
 from common.web import create_app, engine_of, settings_of
 
 from .auth import Credentials, authenticate, bearer_token
@@ -45,11 +45,7 @@ async def conversion_slot(request: Request) -> AsyncIterator[None]:
     try:
         await asyncio.wait_for(slots.acquire(), settings_of(request).conversion_queue_wait_s)
     except TimeoutError:
-        raise Problem(
-            503,
-            "Every converter is busy; try again shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        ) from None
+        raise retry_later("Every converter is busy; try again shortly.") from None
     try:
         yield
     finally:
@@ -159,15 +155,11 @@ async def add_record(request: Request) -> Response:
         logger.warning("conversion failed: %s", exc)
         if exc.returncode is not None and exc.returncode < 0:
             # Killed by a signal (out of memory, an operator): our failure, worth retrying.
-            raise Problem(
-                503, "The conversion was interrupted; try again.", headers={"Retry-After": str(RETRY_AFTER_S)}
-            ) from None
+            raise retry_later("The conversion was interrupted; try again.") from None
         raise Problem(422, "The WAV could not be decoded; it may be truncated or corrupt.") from None
     except TimeoutError:
         logger.warning("conversion timed out after %s s", settings.conversion_timeout_s)
-        raise Problem(
-            503, "The conversion took too long; try again later.", headers={"Retry-After": str(RETRY_AFTER_S)}
-        ) from None
+        raise retry_later("The conversion took too long; try again later.") from None
     except ClientDisconnect:
         logger.info("client disconnected mid-upload; nothing stored")
         return Response(status_code=400)

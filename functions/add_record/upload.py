@@ -10,14 +10,14 @@ Starlette's `request.form()` would spool the file to disk first; python-multipar
 streaming parser hands us each piece of it instead, to pass straight to ffmpeg.
 """
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from common.payloads import media_type, too_large
+from common.payloads import body_chunks, media_type
 from common.problems import Problem
 
 RAW_MEDIA_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "application/octet-stream"})
@@ -70,20 +70,6 @@ def upload_events(request: Request, limit: int) -> AsyncGenerator[Event, None]:
         "or as the raw body with Content-Type: audio/wav.",
         headers={"Accept-Post": ", ".join(["multipart/form-data", *sorted(RAW_MEDIA_TYPES)])},
     )
-
-
-async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body as it arrives, refused with 413 once it is known to pass `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise too_large(limit)
-        if chunk:
-            yield chunk
 
 
 def disposition_filename(header: bytes | str | None) -> str | None:
