@@ -1,7 +1,9 @@
 """A person in a real browser: Debian's chromium, driven by Playwright (no browser download).
 
 Registers, uploads a generated WAV through the page, sees the player, reads
-the link; a screenshot is kept in test-artifacts/.
+the link; a screenshot is kept in test-artifacts/. Conditions are polled with
+`page.evaluate` rather than `page.wait_for_function`: the latter runs its
+predicate through `eval` in the page, which the page's own CSP refuses.
 """
 
 import shutil
@@ -13,7 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from scripts.stack import ROOT
 from tests.audio import Wav
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # What the machine's notes ask of a headless chromium here: no sandbox as root, no network chatter.
@@ -22,6 +24,7 @@ FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 ARTIFACTS = ROOT / "test-artifacts"
+SEEKABLE_TO_1_5_S = "(p => p.seekable.length > 0 && p.seekable.end(0) >= 1.5)(document.querySelector('#player'))"
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +64,11 @@ def test_register_upload_and_listen_in_a_browser(page: Page, stack: Stack, tmp_p
     assert link.startswith(f"{stack.base_url}/record?id=")
     assert page.get_attribute("#download-link", "href") == link
     # The player loaded the MP3 (its duration is the WAV's) and can seek, via Range requests.
-    page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=15_000)
+    assert wait_for(lambda: page.evaluate("document.querySelector('#player').readyState >= 1"))
     duration = page.evaluate("document.querySelector('#player').duration")
     assert 1.9 < duration < 2.3
     page.evaluate("document.querySelector('#player').currentTime = 1.5")
-    page.wait_for_function("document.querySelector('#player').seekable.end(0) >= 1.5")
+    assert wait_for(lambda: page.evaluate(SEEKABLE_TO_1_5_S))
     assert "Done: 2 s of audio" in (page.text_content("#progress-text") or "")
 
     ARTIFACTS.mkdir(exist_ok=True)
