@@ -78,13 +78,14 @@ def create_app(
     name: str,
     routes: Sequence[BaseRoute],
     settings: Settings | None = None,
-    state: Callable[[Settings], Mapping[str, object]] | None = None,
+    state: Callable[[Settings, Engine], Mapping[str, object]] | None = None,
     *,
     autocommit: bool = False,
 ) -> Starlette:
     """A function's app: `routes` plus `/healthz`, one engine for the process's life.
 
-    `state` adds the function's own per-process objects to `request.state`;
+    `state` adds the function's own per-process objects, built from the settings
+    and the engine, to `request.state`;
     `autocommit` is passed to the engine (see `create_db_engine`).
     """
     settings = settings or get_settings()
@@ -100,7 +101,7 @@ def create_app(
         except UNAVAILABLE_ERRORS:
             logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
         try:
-            yield {"engine": engine, "settings": settings, **(state(settings) if state else {})}
+            yield {"engine": engine, "settings": settings, **(state(settings, engine) if state else {})}
         finally:
             engine.dispose()
 
