@@ -121,6 +121,13 @@ def test_gateway_starts_once_every_function_is_healthy(compose: dict[str, Any]) 
     assert nginx["ports"] == ["${GATEWAY_PORT:-5000}:80"]
 
 
+def test_gateway_download_cache_lives_on_its_own_volume(compose: dict[str, Any]) -> None:
+    nginx = compose["services"]["nginx"]
+    cache_dir = nginx["environment"]["RECORD_CACHE_DIR"]
+    assert f"record-cache:{cache_dir}" in nginx["volumes"]
+    assert "record-cache" in compose["volumes"]
+
+
 def test_no_secret_is_committed() -> None:
     assert not (ROOT / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text().split()
     assert "POSTGRES_PASSWORD=change-me" in (ROOT / ".env.example").read_text()
@@ -146,10 +153,14 @@ def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_pa
     shutil.copy(ROOT / "nginx" / "docker" / "resolver.conf", tmp_path / "conf.d" / "resolver.conf")
     shutil.copytree(ROOT / "nginx" / "includes", tmp_path / "includes")
     shutil.copy(Path(__file__).parent / "image-nginx.conf", tmp_path / "nginx.conf")
-    # Compose's service names resolve inside its network; here, in a private mount namespace.
+    # Compose's service names resolve inside its network; here, in a private mount namespace,
+    # which also has the image's /var/cache/nginx for the download cache.
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost " + " ".join(FUNCTIONS) + "\n")
-    check = f"mount --bind {hosts} /etc/hosts && nginx -t -p {tmp_path}/ -c {tmp_path}/nginx.conf -e stderr"
+    check = (
+        f"mount --bind {hosts} /etc/hosts && mount -t tmpfs tmpfs /var/cache && mkdir /var/cache/nginx"
+        f" && nginx -t -p {tmp_path}/ -c {tmp_path}/nginx.conf -e stderr"
+    )
     result = subprocess.run(["unshare", "--mount", "sh", "-c", check], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
