@@ -1,41 +1,32 @@
 """Records put straight into the database, in add_record's layout: for tests and benchmarks."""
 
 import hashlib
+import io
 import uuid
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from common.models import CHUNK_BYTES, Record, RecordChunk, User
+from common.models import Record, User
+from common.records import store_record
 from common.security import hash_token, new_access_token
 
 
 def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
     """Store `data` as a record directly, in add_record's layout, without converting anything."""
-    record_id = uuid.uuid4()
-    with Session(engine) as session:
-        session.add(
-            Record(
-                id=record_id,
-                user_id=user_id,
-                original_name=original_name,
-                size_bytes=len(data),
-                duration_s=1.0,
-                bitrate_kbps=192,
-                sample_rate=44_100,
-                channels=2,
-                sha256=hashlib.sha256(data).digest(),
-            )
-        )
-        session.flush()
-        for offset in range(0, len(data), CHUNK_BYTES):
-            session.add(
-                RecordChunk(record_id=record_id, seq=offset // CHUNK_BYTES, data=data[offset : offset + CHUNK_BYTES])
-            )
-            if offset // CHUNK_BYTES % 16 == 15:
-                session.flush()  # keep the pending statement a few megabytes
-        session.commit()
-    return record_id
+    record = Record(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        original_name=original_name,
+        size_bytes=len(data),
+        duration_s=1.0,
+        bitrate_kbps=192,
+        sample_rate=44_100,
+        channels=2,
+        sha256=hashlib.sha256(data).digest(),
+    )
+    store_record(engine, record, io.BytesIO(data))
+    return record.id
 
 
 def create_user(engine: Engine, name: str) -> tuple[int, str]:

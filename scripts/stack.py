@@ -11,6 +11,7 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
 Environment: DATABASE_URL, GATEWAY_PORT (5000), REGISTER_PORT (8001),
 ADD_RECORD_PORT (8002), GET_RECORD_PORT (8003), MAX_UPLOAD_MB (256),
 POST_RATE_LIMIT (10r/s), POST_BURST (20), CLIENT_BODY_TIMEOUT_S (30),
+RECORD_CACHE_MB (1024: the gateway's download cache, in STACK_DIR/cache),
 STACK_DIR (.run: nginx's prefix; its access log is .run/logs/access.log);
 everything else reaches the
 functions unchanged, as compose's environment would.
@@ -25,6 +26,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -38,6 +40,7 @@ import honcho.manager
 import httpx2
 import psutil
 import psycopg2
+import psycopg2.extensions
 from psycopg2 import sql
 from sqlalchemy import make_url
 
@@ -94,6 +97,8 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         "POST_RATE_LIMIT": env.get("POST_RATE_LIMIT", "10r/s"),
         "POST_BURST": env.get("POST_BURST", "20"),
         "CLIENT_BODY_TIMEOUT_S": env.get("CLIENT_BODY_TIMEOUT_S", "30"),
+        "RECORD_CACHE_MB": env.get("RECORD_CACHE_MB", "1024"),
+        "RECORD_CACHE_DIR": "cache/records",  # in the stack's folder, nginx's prefix
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
@@ -118,8 +123,10 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
     # nginx's workers drop root; they must still be able to write request bodies.
     is_root = os.geteuid() == 0
     (state_dir / "logs").mkdir(exist_ok=True)
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        path = state_dir / "temp" / temp
+    for path in [
+        *(state_dir / "temp" / temp for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        state_dir / "cache" / "records",
+    ]:
         path.mkdir(parents=True, exist_ok=True)
         if is_root:
             shutil.chown(path, user="www-data")
@@ -132,12 +139,34 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
     return config
 
 
+def closed_to_workers(state_dir: Path) -> Path | None:
+    """The first folder down to `state_dir` that others may not enter, if any.
+
+    Run as root, nginx's workers are www-data, and they write the download cache there.
+    """
+    for folder in [*reversed(state_dir.parents), state_dir]:
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
 def answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """Return once `process`, just started, answers on 127.0.0.1:`port`; RuntimeError if it exits or is late."""
+    deadline = time.monotonic() + timeout_s
+    while not answers("127.0.0.1", port):
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers on port {port} after {timeout_s} s")
+        time.sleep(0.05)
 
 
 def postgres_binary(name: str) -> str:
@@ -202,19 +231,26 @@ def database_server(env: Mapping[str, str]) -> Iterator[str]:
         cluster.stop()
 
 
-def ensure_database(url: str) -> None:
-    """CREATE DATABASE when missing, connecting to the server's `postgres` database."""
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres")
+@contextmanager
+def server_cursor(url: str) -> Iterator[psycopg2.extensions.cursor]:
+    """An autocommit cursor on the server's `postgres` database, for creating and dropping `url`'s."""
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
     connection = psycopg2.connect(admin.render_as_string(hide_password=False), connect_timeout=5)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,))
-            if cursor.fetchone() is None:
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(parsed.database or "")))
+            yield cursor
     finally:
         connection.close()
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE when missing."""
+    name = make_url(url).database
+    with server_cursor(url) as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name or "")))
 
 
 @contextmanager
@@ -228,12 +264,8 @@ def throwaway_database(env: Mapping[str, str], prefix: str) -> Iterator[str]:
             migrate({**env, "DATABASE_URL": url})
             yield url
         finally:
-            admin = make_url(url).set(drivername="postgresql", database="postgres")
-            connection = psycopg2.connect(admin.render_as_string(hide_password=False))
-            connection.autocommit = True
-            with connection.cursor() as cursor:
+            with server_cursor(url) as cursor:
                 cursor.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            connection.close()
 
 
 def migrate(env: Mapping[str, str]) -> None:
@@ -283,6 +315,17 @@ class Background:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def access_log(self) -> Path:
+        """The gateway's access log; nginx writes it at least once a second."""
+        return self.log.parent / "logs" / "access.log"
+
+    def record_cache_statuses(self, since: int = 0) -> list[str]:
+        """What the gateway's cache did for each download logged after byte `since` (HIT, MISS, …)."""
+        with self.access_log.open() as log:
+            log.seek(since)
+            return re.findall(r'"GET /record [^"]*" \d+ .* cache=(\S+)', log.read())
 
     def function_processes(self) -> dict[str, psutil.Process]:
         """Each function's uvicorn process (not the shell honcho starts it through), by name."""
@@ -335,6 +378,11 @@ def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
 def run(env: Mapping[str, str]) -> int:
     ports = Ports.from_env(env)
     state_dir = Path(env.get("STACK_DIR", ROOT / ".run")).resolve()
+    if os.geteuid() == 0 and (closed := closed_to_workers(state_dir)):
+        raise SystemExit(
+            f"stack: nginx's workers (www-data) cannot enter {closed}; "
+            "set STACK_DIR to a folder they can reach, such as /tmp/records-stack"
+        )
     with database_server(env) as database_url:
         env = {**env, "DATABASE_URL": database_url}
         ensure_database(database_url)

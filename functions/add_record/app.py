@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from urllib.parse import urlencode
 
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -23,18 +24,19 @@ from starlette.routing import Route
 from common.config import Settings
 from common.models import Record, RecordCreated
 from common.problems import Problem, retry_later
+from common.records import store_record
 from common.web import create_app, engine_of, settings_of
 
 from .auth import Credentials, authenticate, bearer_token
 from .convert import Conversion, ConversionError, Mp3, converting, ffmpeg_arguments
-from .store import clean_file_name, store_record
+from .names import clean_file_name
 from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_events
 from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, WavReader
 
 logger = logging.getLogger("records.add_record")
 
 
-def conversion_slots(settings: Settings) -> dict[str, object]:
+def conversion_slots(settings: Settings, _engine: Engine) -> dict[str, object]:
     return {"conversion_slots": asyncio.Semaphore(settings.max_concurrent_conversions)}
 
 

@@ -20,6 +20,8 @@ from typing import IO
 
 import ffmpeg
 
+from common.config import MP3_BITRATES_KBPS
+
 from .wav import WavFormat
 
 logger = logging.getLogger("records.add_record")
@@ -74,7 +76,7 @@ def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
 
 # MPEG audio frame header tables, indexed by the header's bit fields.
 _BITRATES_KBPS = {
-    "mpeg1": (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    "mpeg1": (0, *MP3_BITRATES_KBPS),  # index 0 is "free format", which lame never writes
     "mpeg2": (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
 }
 _SAMPLE_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}

@@ -25,7 +25,9 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert {row["target"] for row in raw["register"]} == {"gateway (nginx)", "function direct"}
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in raw["register"])
     assert raw["register_while_converting"]["uploads_completed"] > 0
-    assert raw["download"]["service_mb_per_s"] > 0
+    download = raw["download"]
+    assert min(download["cached_mb_per_s"], download["first_mb_per_s"], download["function_mb_per_s"]) > 0
+    assert download["gateway_cache"] == {"MISS": 1, "HIT": 1}  # the quick plan downloads each way once
     report = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Commands"):
         assert heading in report

@@ -1,7 +1,9 @@
 """The local stack (`scripts/stack.py`, what `make run` starts) as a fixture."""
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,19 +16,30 @@ import pytest
 
 from scripts.stack import (
     ROOT,
-    STARTUP_TIMEOUT_S,
     Background,
-    answers,
     free_port,
     function_command,
     function_env,
     start_in_background,
+    wait_for_port,
 )
 
 STOP_TIMEOUT_S = 40
 
 
 Stack = Background
+
+
+@contextmanager
+def open_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder other users can enter: nginx's workers and the postgres user
+    (pytest's own tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def client(stack: Stack) -> httpx2.Client:
@@ -47,13 +60,12 @@ def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory, function_tmpdir: Path) -> Iterator[Stack]:
+def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
     # Tests send many POSTs from one address; the rate limit has a test of its own.
-    running = start_stack(
-        tmp_path_factory.mktemp("stack"), database_url, TMPDIR=str(function_tmpdir), POST_RATE_LIMIT="1000000r/s"
-    )
-    yield running
-    running.stop()
+    with open_folder("records-stack-") as state_dir:
+        running = start_stack(state_dir, database_url, TMPDIR=str(function_tmpdir), POST_RATE_LIMIT="1000000r/s")
+        yield running
+        running.stop()
 
 
 @pytest.fixture
@@ -89,11 +101,7 @@ def serve_function(name: str, **env: str) -> Iterator[Function]:
     environment = function_env({**os.environ, **env}, port)
     process = subprocess.Popen(function_command(name), cwd=ROOT / "functions", env=environment)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not answers("127.0.0.1", port):
-            assert process.poll() is None, f"{name} exited with {process.returncode}"
-            assert time.monotonic() < deadline, f"{name} did not start"
-            time.sleep(0.05)
+        wait_for_port(port, process)
         yield Function(process, port)
     finally:
         process.terminate()

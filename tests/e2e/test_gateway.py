@@ -2,18 +2,21 @@
 
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
+from sqlalchemy import Engine, text
 
+from common.security import hash_token
 from scripts import stack as local_stack
 from scripts.stack import free_port
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, open_folder
 from tests.problems import assert_problem
 
 JSON = {"content-type": "application/json"}
@@ -27,6 +30,30 @@ def test_register_through_the_gateway(gateway: httpx2.Client) -> None:
     assert uuid.UUID(body["access_token"]).version == 4
     assert response.headers["cache-control"] == "no-store"
     assert "nginx/" not in response.headers.get("server", "")
+
+
+def test_concurrent_registrations_each_get_their_own_row(stack: Stack, engine: Engine) -> None:
+    # register writes concurrent registrations in one statement: every id must
+    # come back to the request whose name and token it was stored with.
+    names = [f"concurrent-{index}" for index in range(96)]
+
+    def register(name: str) -> tuple[str, dict[str, Any]]:
+        with httpx2.Client(base_url=stack.base_url, timeout=30) as own_client:
+            response = own_client.post("/register", json={"name": name})
+        assert response.status_code == 201, response.text
+        return name, response.json()
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(register, names))
+    ids = [body["user_id"] for _, body in answers]
+    assert len(set(ids)) == len(names)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, name, token_sha256 FROM users WHERE id = ANY(:ids)"), {"ids": ids}
+        ).all()
+    stored = {row.id: (row.name, bytes(row.token_sha256)) for row in rows}
+    for name, body in answers:
+        assert stored[body["user_id"]] == (name, hash_token(body["access_token"]))
 
 
 @pytest.mark.parametrize(
@@ -89,15 +116,19 @@ def test_functions_are_healthy_on_their_own_ports(stack: Stack) -> None:
 
 
 @contextmanager
-def lone_gateway(prefix: Path, **env: str) -> Iterator[httpx2.Client]:
+def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
     """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
     ports = local_stack.Ports(gateway=free_port(), functions={name: free_port() for name in local_stack.FUNCTIONS})
+    with open_folder("records-gateway-") as prefix, serving(prefix, ports, env) as client:
+        yield client
+
+
+@contextmanager
+def serving(prefix: Path, ports: local_stack.Ports, env: dict[str, str]) -> Iterator[httpx2.Client]:
     config = local_stack.render_nginx(prefix, local_stack.gateway_values(ports, env))
     nginx = subprocess.Popen(["nginx", "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"])
     try:
-        while not local_stack.answers("127.0.0.1", ports.gateway):
-            assert nginx.poll() is None, "nginx exited"
-            time.sleep(0.05)
+        local_stack.wait_for_port(ports.gateway, nginx)
         with httpx2.Client(base_url=f"http://127.0.0.1:{ports.gateway}", timeout=10) as client:
             yield client
     finally:
@@ -106,8 +137,8 @@ def lone_gateway(prefix: Path, **env: str) -> Iterator[httpx2.Client]:
 
 
 @pytest.fixture
-def gateway_without_functions(tmp_path: Path) -> Iterator[httpx2.Client]:
-    with lone_gateway(tmp_path) as client:
+def gateway_without_functions() -> Iterator[httpx2.Client]:
+    with lone_gateway() as client:
         yield client
 
 
@@ -131,8 +162,8 @@ def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
     assert "syntax is ok" in result.stderr
 
 
-def test_a_flood_of_posts_from_one_address_gets_429(tmp_path: Path) -> None:
-    with lone_gateway(tmp_path, POST_RATE_LIMIT="1r/s", POST_BURST="2") as gateway:
+def test_a_flood_of_posts_from_one_address_gets_429() -> None:
+    with lone_gateway(POST_RATE_LIMIT="1r/s", POST_BURST="2") as gateway:
         statuses = [gateway.post("/register", json={"name": "x"}).status_code for _ in range(8)]
         assert statuses[:3] == [503, 503, 503]  # the burst passes (to a function that is down)
         assert 429 in statuses
@@ -142,9 +173,9 @@ def test_a_flood_of_posts_from_one_address_gets_429(tmp_path: Path) -> None:
         assert gateway.get("/record?id=x&user=1").status_code != 429  # reads are not limited
 
 
-def test_a_client_that_stops_sending_its_body_is_cut_off(tmp_path: Path) -> None:
+def test_a_client_that_stops_sending_its_body_is_cut_off() -> None:
     """nginx ends it at client_body_timeout by closing the connection (it sends no 408 to a silent client)."""
-    with lone_gateway(tmp_path, CLIENT_BODY_TIMEOUT_S="1") as gateway:
+    with lone_gateway(CLIENT_BODY_TIMEOUT_S="1") as gateway:
         port = int(str(gateway.base_url).rsplit(":", 1)[1].rstrip("/"))
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(

@@ -17,7 +17,7 @@ CHECKS = (
 )
 
 
-def test_the_api_matches_its_description(stack: Stack, gateway: httpx2.Client) -> None:
+def test_the_api_matches_its_description(stack: Stack, gateway: httpx2.Client, tmp_path: Path) -> None:
     described = gateway.get("/openapi.yaml")
     assert described.status_code == 200
     assert described.text.startswith("openapi: 3.1")
@@ -28,6 +28,7 @@ def test_the_api_matches_its_description(stack: Stack, gateway: httpx2.Client) -
             "--url", stack.base_url, "--header", f"Authorization: Bearer {token}",
             "--checks", ",".join(CHECKS), "--max-examples", "40", "--seed", "20261122",
         ],
+        cwd=tmp_path,  # its cache of examples (.schemathesis/) stays with this run
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,7 +1,5 @@
 """`make run`'s supervisor: everything it starts, it stops."""
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,11 +8,17 @@ import psycopg2
 import pytest
 
 from scripts.stack import LocalCluster, answers, ensure_database, free_port
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import open_folder, start_stack
 
 
-def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Path) -> None:
-    stack = start_stack(tmp_path, database_url)
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    with open_folder("records-stack-") as folder:
+        yield folder
+
+
+def test_sigterm_stops_every_process_it_started(database_url: str, state_dir: Path) -> None:
+    stack = start_stack(state_dir, database_url)
     descendants = psutil.Process(stack.process.pid).children(recursive=True)
     command_lines = [child.cmdline() for child in descendants]
     apps = sorted(arg for argv in command_lines for arg in argv[1:] if arg.endswith(".app:app"))
@@ -30,10 +34,8 @@ def test_sigterm_stops_every_process_it_started(database_url: str, tmp_path: Pat
 
 @pytest.fixture
 def cluster_home() -> Iterator[Path]:
-    """A folder the postgres user can reach (pytest's own tmp_path is private to root)."""
-    home = Path(tempfile.mkdtemp(prefix="records-cluster-"))
-    yield home
-    shutil.rmtree(home, ignore_errors=True)
+    with open_folder("records-cluster-") as folder:
+        yield folder
 
 
 def test_local_cluster_keeps_its_data_across_restarts(cluster_home: Path) -> None:

@@ -1,28 +1,16 @@
-"""Writing a converted record: its row and its chunks, in one transaction."""
+"""Writing a record: its row and its MP3 chunks, in one transaction."""
 
-import re
-import unicodedata
 from typing import IO
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from common.models import CHUNK_BYTES, FILE_NAME_MAX_LENGTH, Record
+from common.models import CHUNK_BYTES, Record
 from common.pgcopy import ChunkRowsSource, psycopg2_connection
 
 COPY_CHUNKS = "COPY record_chunks (record_id, seq, data) FROM STDIN (FORMAT binary)"
 # What psycopg2 asks the source for at a time (its default is 8 KiB).
 COPY_READ_BYTES = 1024 * 1024
-DEFAULT_NAME = "record.wav"
-
-
-def clean_file_name(name: str | None) -> str:
-    """The client's file name as a label only: no folders, no control characters, bounded length."""
-    if not name:
-        return DEFAULT_NAME
-    base = re.split(r"[\\/]", name)[-1]
-    printable = "".join(char for char in base if unicodedata.category(char)[0] != "C").strip()
-    return printable[:FILE_NAME_MAX_LENGTH] or DEFAULT_NAME
 
 
 def store_record(engine: Engine, record: Record, mp3: IO[bytes]) -> None:
