@@ -327,6 +327,13 @@ class Background:
             log.seek(since)
             return re.findall(r'"GET /record [^"]*" \d+ .* cache=(\S+)', log.read())
 
+    def request_times_ms(self, user_agent: str, since: int = 0) -> list[float]:
+        """How long the gateway took over each request from `user_agent` logged after byte `since`."""
+        with self.access_log.open() as log:
+            log.seek(since)
+            pattern = rf'" \d+ \d+ ([\d.]+) "{re.escape(user_agent)}"'
+            return [float(seconds) * 1000 for seconds in re.findall(pattern, log.read())]
+
     def function_processes(self) -> dict[str, psutil.Process]:
         """Each function's uvicorn process (not the shell honcho starts it through), by name."""
         found = {}

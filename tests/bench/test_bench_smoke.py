@@ -24,7 +24,11 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert raw["memory"][0]["add_record_growth_mb"] >= 0
     assert {row["target"] for row in raw["register"]} == {"gateway (nginx)", "function direct"}
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in raw["register"])
-    assert raw["register_while_converting"]["uploads_completed"] > 0
+    busy = raw["register_while_converting"]
+    assert busy["uploads_completed"] > 0
+    assert busy["requests"] > 0
+    assert busy["errors"] == 0
+    assert busy["gateway_p99_ms"] >= 0  # the gateway logged every one of ab's requests
     download = raw["download"]
     assert min(download["cached_mb_per_s"], download["first_mb_per_s"], download["function_mb_per_s"]) > 0
     assert download["gateway_cache"] == {"MISS": 1, "HIT": 1}  # the quick plan downloads each way once
