@@ -566,8 +566,7 @@ def report(results: Results, plan: Plan, quick: bool) -> str:
         f"| {', '.join(f'{client:g} / {gateway:g} ms' for client, gateway in each_run)} | {busy['errors']} "
         f"| {status(busy['p99_ms'], 50, higher_is_better=False)} |",
         "",
-        "Why ab, and what stalls remain: "
-        "[performance.md](performance.md#register-while-two-uploads-convert).",
+        "Why ab, and what stalls remain: [performance.md](performance.md#register-while-two-uploads-convert).",
         "",
         f"## 5. Download of a {results.download['size_mb']} MB record",
         "",
