@@ -60,8 +60,8 @@ class Plan:
     upload_seconds: tuple[int, ...] = (10, 60, 300)
     pairs: int = 5
     memory_seconds: tuple[int, ...] = (300, 1800)
-    wrk_seconds: int = 10
-    wrk_runs: int = 3
+    load_seconds: int = 10
+    load_runs: int = 3
     busy_upload_seconds: int = 300
     download_mb: int = 50
     download_repeats: int = 5
@@ -71,8 +71,8 @@ QUICK = Plan(
     upload_seconds=(2,),
     pairs=1,
     memory_seconds=(3,),
-    wrk_seconds=1,
-    wrk_runs=1,
+    load_seconds=1,
+    load_runs=1,
     busy_upload_seconds=3,
     download_mb=2,
     download_repeats=1,
@@ -311,7 +311,7 @@ def bench_register(stack: Background, plan: Plan, work: Path, results: Results) 
     }
     for target, url in targets.items():
         wrk(url, 1, script, results)  # warm up: pool, caches
-        runs = [wrk(url, plan.wrk_seconds, script, results) for _ in range(plan.wrk_runs)]
+        runs = [wrk(url, plan.load_seconds, script, results) for _ in range(plan.load_runs)]
         median = sorted(runs, key=lambda run: run["requests_per_s"])[len(runs) // 2]
         results.register.append({"target": target, **median, "runs": [run["requests_per_s"] for run in runs]})
 
@@ -381,9 +381,9 @@ def bench_register_while_converting(
     while sum(child.name() == "ffmpeg" for child in add_record.children()) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     runs = []
-    for _ in range(plan.wrk_runs):
+    for _ in range(plan.load_runs):
         since = stack.access_log.stat().st_size
-        measured = ab(f"{stack.base_url}/register", plan.wrk_seconds, body, results, LATENCY_CONCURRENCY)
+        measured = ab(f"{stack.base_url}/register", plan.load_seconds, body, results, LATENCY_CONCURRENCY)
         runs.append({**measured, "gateway_p99_ms": gateway_p99_ms(stack, since, measured["requests"])})
     stop.set()
     for uploader in uploaders:
@@ -529,7 +529,7 @@ def report(results: Results, plan: Plan, quick: bool) -> str:
         "",
         f"## 3. POST /register at concurrency {CONCURRENCY}",
         "",
-        f"wrk, 2 threads, {CONCURRENCY} connections, {plan.wrk_seconds} s per run, median of {plan.wrk_runs} runs. "
+        f"wrk, 2 threads, {CONCURRENCY} connections, {plan.load_seconds} s per run, median of {plan.load_runs} runs. "
         "Public implementations of this task managed 340–500 req/s at concurrency 8 on this kind of machine; "
         "target: at least 4× that (1,360–2,000 req/s).",
         "",
@@ -547,7 +547,7 @@ def report(results: Results, plan: Plan, quick: bool) -> str:
         "## 4. /register while two uploads convert",
         "",
         f"Two upload loops keep two conversions running while ab (ApacheBench) sends registrations over "
-        f"{LATENCY_CONCURRENCY} keep-alive connections, {plan.wrk_runs} runs of {plan.wrk_seconds} s; the run "
+        f"{LATENCY_CONCURRENCY} keep-alive connections, {plan.load_runs} runs of {plan.load_seconds} s; the run "
         f"with the median p99 is shown. Beside ab's p99, the gateway's own: nginx's `$request_time` for the same "
         f"requests, from its access log. {LATENCY_CONCURRENCY}, not {CONCURRENCY}: at {CONCURRENCY} the load "
         "generator saturates both cores on its own and p99 measures its queue. ab, not wrk: here wrk reports "
