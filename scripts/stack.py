@@ -321,18 +321,20 @@ class Background:
         """The gateway's access log; nginx writes it at least once a second."""
         return self.log.parent / "logs" / "access.log"
 
-    def record_cache_statuses(self, since: int = 0) -> list[str]:
-        """What the gateway's cache did for each download logged after byte `since` (HIT, MISS, …)."""
+    def access_log_since(self, since: int = 0) -> str:
+        """The gateway's access log from byte `since` on."""
         with self.access_log.open() as log:
             log.seek(since)
-            return re.findall(r'"GET /record [^"]*" \d+ .* cache=(\S+)', log.read())
+            return log.read()
+
+    def record_cache_statuses(self, since: int = 0) -> list[str]:
+        """What the gateway's cache did for each download logged after byte `since` (HIT, MISS, …)."""
+        return re.findall(r'"GET /record [^"]*" \d+ .* cache=(\S+)', self.access_log_since(since))
 
     def request_times_ms(self, user_agent: str, since: int = 0) -> list[float]:
         """How long the gateway took over each request from `user_agent` logged after byte `since`."""
-        with self.access_log.open() as log:
-            log.seek(since)
-            pattern = rf'" \d+ \d+ ([\d.]+) "{re.escape(user_agent)}"'
-            return [float(seconds) * 1000 for seconds in re.findall(pattern, log.read())]
+        pattern = rf'" \d+ \d+ ([\d.]+) "{re.escape(user_agent)}"'
+        return [float(seconds) * 1000 for seconds in re.findall(pattern, self.access_log_since(since))]
 
     def function_processes(self) -> dict[str, psutil.Process]:
         """Each function's uvicorn process (not the shell honcho starts it through), by name."""
