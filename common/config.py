@@ -1,22 +1,40 @@
 """Settings, read once from the environment; a bad value stops the process at start."""
 
+import math
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, PostgresDsn, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Bitrates an MPEG-1 Layer III stream can have; lame lowers them for sample rates below 32 kHz.
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
+def available_cpus() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 quota (compose's `cpus:`)."""
+    count = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return count
+    return count if quota == "max" else max(1, min(count, math.ceil(int(quota) / int(period))))
+
+
 class Settings(BaseSettings):
-    """Every knob the functions read. Names map to upper-case environment variables."""
+    """Every knob the functions read. Names map to upper-case environment variables.
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    A variable that is unset or empty means the default written here, its only
+    home: compose passes every setting as `${NAME:-}` and leaves defaults to this.
+    """
 
-    database_url: PostgresDsn = PostgresDsn("postgresql+psycopg2://postgres@127.0.0.1:5432/records")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/records")
+    #: Kept out of the URL, where `/ # ? @ : %` and spaces would need escaping; it wins over one there.
+    database_password: SecretStr | None = None
     db_pool_size: int = Field(default=16, ge=1, le=100)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
@@ -31,7 +49,7 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=256, ge=1, le=4096)
     max_duration_s: int = Field(default=3600, ge=1)
     mp3_bitrate: str = "192k"
-    max_concurrent_conversions: int = Field(default=os.cpu_count() or 1, ge=1, le=256)
+    max_concurrent_conversions: int = Field(default_factory=available_cpus, ge=1, le=256)
     conversion_queue_wait_s: float = Field(default=2.0, ge=0, le=60)
     conversion_timeout_s: float = Field(default=600.0, gt=0)
 

@@ -15,10 +15,17 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, PoolTimeout
 
 
 def sqlalchemy_url(settings: Settings) -> URL:
-    """DATABASE_URL with the driver made explicit: SQLAlchemy 2.1 would pick psycopg 3 for `postgresql://`."""
+    """DATABASE_URL with DATABASE_PASSWORD and the driver made explicit.
+
+    The password goes into the URL object, never its text, so it reaches libpq
+    as it is, whatever characters it holds. SQLAlchemy 2.1 would pick psycopg 3
+    for `postgresql://`, hence the driver.
+    """
     url = make_url(str(settings.database_url))
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg2")
+    if settings.database_password is not None:
+        url = url.set(password=settings.database_password.get_secret_value())
     return url
 
 

@@ -27,19 +27,28 @@ from common.problems import EXCEPTION_HANDLERS, problem_response, service_unavai
 
 logger = logging.getLogger("records.web")
 
+HEALTH_PATH = "/healthz"
+
 
 class TrustedHosts(TrustedHostMiddleware):
     """Starlette's Host check, answering a foreign Host with a problem instead of plain text.
 
     Functions build absolute links from the Host the client used; a forged one
-    must never end up in a link.
+    must never end up in a link. `/healthz` builds none and the gateway never
+    routes it, so it answers whatever Host a probe sends (compose's healthcheck
+    asks for 127.0.0.1, which ALLOWED_HOSTS need not name).
     """
 
     def __init__(self, app: Any, allowed_hosts: Sequence[str]) -> None:
         super().__init__(app, allowed_hosts=allowed_hosts, www_redirect=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self.allow_any and not self.allows(Headers(scope=scope).get("host")):
+        if (
+            scope["type"] == "http"
+            and scope["path"] != HEALTH_PATH
+            and not self.allow_any
+            and not self.allows(Headers(scope=scope).get("host"))
+        ):
             detail = "This Host is not served here; add it to ALLOWED_HOSTS."
             await problem_response(400, detail)(scope, receive, send)
             return
@@ -106,7 +115,7 @@ def create_app(
             engine.dispose()
 
     return Starlette(
-        routes=[*routes, Route("/healthz", healthz, methods=["GET"])],
+        routes=[*routes, Route(HEALTH_PATH, healthz, methods=["GET"])],
         middleware=[Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -8,13 +8,12 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
 
     python scripts/stack.py
 
-Environment: DATABASE_URL, GATEWAY_PORT (5000), REGISTER_PORT (8001),
-ADD_RECORD_PORT (8002), GET_RECORD_PORT (8003), MAX_UPLOAD_MB (256),
-POST_RATE_LIMIT (10r/s), POST_BURST (20), CLIENT_BODY_TIMEOUT_S (30),
-RECORD_CACHE_MB (1024: the gateway's download cache, in STACK_DIR/cache),
-STACK_DIR (.run: nginx's prefix; its access log is .run/logs/access.log);
-everything else reaches the
-functions unchanged, as compose's environment would.
+Environment: DATABASE_URL, GATEWAY_PORT (5000), GATEWAY_STATUS_PORT (8004:
+the gateway's /healthz), REGISTER_PORT (8001), ADD_RECORD_PORT (8002),
+GET_RECORD_PORT (8003), STACK_DIR (.run: nginx's prefix; its access log is
+.run/logs/access.log, its download cache .run/cache), the gateway's settings
+(nginx/defaults.env); everything else reaches the functions unchanged, as
+compose's environment would.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ honcho.manager.KILL_WAIT = 25
 @dataclass(frozen=True)
 class Ports:
     gateway: int
+    gateway_status: int
     functions: Mapping[str, int]
 
     @classmethod
@@ -65,18 +65,29 @@ class Ports:
         defaults = {"register": 8001, "add_record": 8002, "get_record": 8003}
         return cls(
             gateway=int(env.get("GATEWAY_PORT", "5000")),
+            gateway_status=int(env.get("GATEWAY_STATUS_PORT", "8004")),
             functions={name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in defaults.items()},
         )
 
 
-def function_command(name: str) -> list[str]:
-    """The CMD of the function's Dockerfile: local and container processes run the same line."""
-    dockerfile = (ROOT / "functions" / name / "Dockerfile").read_text()
+def function_command() -> list[str]:
+    """The CMD of the functions' Dockerfile: local and container processes run the same line.
+
+    It names no app: uvicorn takes it from UVICORN_APP (see `function_env`), as in the image.
+    """
+    dockerfile = (ROOT / "functions" / "Dockerfile").read_text()
     match = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
     if match is None:
-        raise SystemExit(f"functions/{name}/Dockerfile has no exec-form CMD")
+        raise SystemExit("functions/Dockerfile has no exec-form CMD")
     command: list[str] = json.loads(match.group(1))
     return command
+
+
+def gateway_defaults() -> dict[str, str]:
+    """nginx/defaults.env: the gateway settings' defaults, which the image applies too."""
+    lines = (ROOT / "nginx" / "defaults.env").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return dict(pairs)
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -93,13 +104,11 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
     return {
-        "MAX_UPLOAD_MB": env.get("MAX_UPLOAD_MB", "256"),
-        "POST_RATE_LIMIT": env.get("POST_RATE_LIMIT", "10r/s"),
-        "POST_BURST": env.get("POST_BURST", "20"),
-        "CLIENT_BODY_TIMEOUT_S": env.get("CLIENT_BODY_TIMEOUT_S", "30"),
-        "RECORD_CACHE_MB": env.get("RECORD_CACHE_MB", "1024"),
+        # Unset or empty means the default, as in the image.
+        **{name: env.get(name) or default for name, default in gateway_defaults().items()},
         "RECORD_CACHE_DIR": "cache/records",  # in the stack's folder, nginx's prefix
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
+        "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{ports.gateway_status}",
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
         "ACCESS_LOG": "logs/access.log",
@@ -273,9 +282,10 @@ def migrate(env: Mapping[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=dict(env), check=True)
 
 
-def function_env(env: Mapping[str, str], port: int) -> dict[str, str]:
+def function_env(env: Mapping[str, str], name: str, port: int) -> dict[str, str]:
     return {
         **env,
+        "UVICORN_APP": f"{name}.app:app",
         "UVICORN_HOST": "127.0.0.1",
         "UVICORN_PORT": str(port),
         "UVICORN_FORWARDED_ALLOW_IPS": "127.0.0.1",
@@ -285,9 +295,9 @@ def function_env(env: Mapping[str, str], port: int) -> dict[str, str]:
 
 
 def wait_until_ready(ports: Ports) -> None:
-    """Print one line once every function reports healthy and the gateway answers."""
+    """Print one line once every function and the gateway report healthy."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    pending = {f"http://127.0.0.1:{port}/healthz" for port in ports.functions.values()}
+    pending = {f"http://127.0.0.1:{port}/healthz" for port in [*ports.functions.values(), ports.gateway_status]}
     while pending and time.monotonic() < deadline:
         for url in list(pending):
             try:
@@ -295,8 +305,6 @@ def wait_until_ready(ports: Ports) -> None:
                     pending.discard(url)
             except httpx2.HTTPError:
                 pass
-        time.sleep(0.2)
-    while not answers("127.0.0.1", ports.gateway) and time.monotonic() < deadline:
         time.sleep(0.2)
     if pending:
         print(f"stack: still unhealthy after {STARTUP_TIMEOUT_S} s: {', '.join(sorted(pending))}", flush=True)
@@ -340,9 +348,9 @@ class Background:
         """Each function's uvicorn process (not the shell honcho starts it through), by name."""
         found = {}
         for child in psutil.Process(self.process.pid).children(recursive=True):
-            for argument in child.cmdline()[1:]:
-                if argument.endswith(".app:app"):
-                    found[argument.removesuffix(".app:app")] = child
+            app = child.environ().get("UVICORN_APP", "")
+            if child.name() == "uvicorn" and app.endswith(".app:app"):  # not the shell honcho runs it in
+                found[app.removesuffix(".app:app")] = child
         return found
 
     def stop(self, timeout_s: float = 40) -> int:
@@ -360,10 +368,11 @@ def free_port() -> int:
 
 def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
     """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready."""
-    ports = Ports(gateway=free_port(), functions={name: free_port() for name in FUNCTIONS})
+    ports = Ports(gateway=free_port(), gateway_status=free_port(), functions={name: free_port() for name in FUNCTIONS})
     environment = {
         **env,
         "GATEWAY_PORT": str(ports.gateway),
+        "GATEWAY_STATUS_PORT": str(ports.gateway_status),
         "STACK_DIR": str(state_dir),
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.functions.items()},
     }
@@ -402,8 +411,8 @@ def run(env: Mapping[str, str]) -> int:
         for name in FUNCTIONS:
             manager.add_process(
                 name,
-                shlex.join(function_command(name)),
-                env=function_env(env, ports.functions[name]),
+                shlex.join(function_command()),
+                env=function_env(env, name, ports.functions[name]),
                 cwd=str(ROOT / "functions"),
             )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"

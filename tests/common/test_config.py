@@ -17,7 +17,7 @@ def fresh_settings() -> Iterator[None]:
 def test_defaults_point_at_local_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     settings = get_settings()
-    assert str(settings.database_url) == "postgresql+psycopg2://postgres@127.0.0.1:5432/records"
+    assert str(settings.database_url) == "postgresql://postgres@127.0.0.1:5432/records"
     assert settings.log_level == "INFO"
 
 
@@ -46,3 +46,26 @@ def test_plain_postgresql_urls_use_psycopg2() -> None:
     url = sqlalchemy_url(settings)
     assert url.drivername == "postgresql+psycopg2"
     assert (url.host, url.port, url.database, url.username) == ("db", 5432, "records", "u")
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose passes every setting as `${NAME:-}`: empty when the operator left it out of .env."""
+    for name in Settings.model_fields:
+        monkeypatch.setenv(name.upper(), "")
+    assert get_settings() == Settings.model_construct()
+
+
+# What `openssl rand -base64 32` and people type: every character that means something in a URL.
+AWKWARD_PASSWORDS = ["a/b+c=", "p#s?s@w:o%rd", "with spaces  ", "%40%2F", "ünïcødé'\\"]
+
+
+@pytest.mark.parametrize("password", AWKWARD_PASSWORDS)
+def test_any_password_reaches_the_driver_unchanged(password: str) -> None:
+    settings = Settings(database_url="postgresql://records_functions@db:5432/records", database_password=password)
+    url = sqlalchemy_url(settings)
+    assert url.password == password
+    assert (url.host, url.database, url.username) == ("db", "records", "records_functions")
+    # What the engine hands psycopg2: the password as one argument, never parsed out of a string.
+    _, connect_kwargs = url.get_dialect()().create_connect_args(url)
+    assert connect_kwargs["password"] == password

@@ -1,26 +1,29 @@
-"""The compose path, checked without a Docker engine.
+"""The compose files, checked without a Docker engine (test_compose_stack.py runs them).
 
-What backs `docker compose up` here: the file validates against the Compose
-Specification's JSON schema; every Dockerfile passes hadolint; the gateway
-config, rendered as the nginx image renders it, passes `nginx -t`; and the
-topology's promises (health-gated start, no published function ports, grace
-periods, one command line) are asserted below.
+The file validates against the Compose Specification's JSON schema; every
+Dockerfile passes hadolint; the gateway config, rendered as the nginx image
+renders it, passes `nginx -t`; each image's lock satisfies what its code
+declares; and the topology's promises (health-gated start, no published
+function ports, grace periods, hardening, one command line) are asserted below.
 """
 
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
-from scripts.stack import FUNCTIONS, ROOT, function_command, render
+from scripts.stack import FUNCTIONS, ROOT, function_command, gateway_defaults, render
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILES = [ROOT / "functions" / name / "Dockerfile" for name in FUNCTIONS] + [ROOT / "nginx" / "Dockerfile"]
+FUNCTIONS_DOCKERFILE = ROOT / "functions" / "Dockerfile"
+DOCKERFILES = [FUNCTIONS_DOCKERFILE, ROOT / "nginx" / "Dockerfile"]
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -46,6 +49,12 @@ def test_compose_file_matches_the_compose_specification() -> None:
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_dockerfile_needs_no_registry_but_its_base_images(dockerfile: Path) -> None:
+    """A `# syntax=` line makes BuildKit fetch a frontend image; nothing here needs one."""
+    assert not re.search(r"^#\s*syntax\s*=", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
 def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     result = subprocess.run(
         [VENV_BIN / "hadolint", "--config", ROOT / ".hadolint.yaml", dockerfile],
@@ -56,22 +65,72 @@ def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_image_runs_the_command_the_local_stack_runs(name: str) -> None:
-    dockerfile = (ROOT / "functions" / name / "Dockerfile").read_text()
+def test_images_run_the_command_the_local_stack_runs() -> None:
+    dockerfile = FUNCTIONS_DOCKERFILE.read_text()
     assert len(re.findall(r"^CMD ", dockerfile, re.MULTILINE)) == 1
-    command = function_command(name)  # what scripts/stack.py runs, read from that CMD
-    assert command[:2] == ["uvicorn", f"{name}.app:app"]
+    command = function_command()  # what scripts/stack.py runs, read from that CMD
+    assert command[0] == "uvicorn"
     assert "--proxy-headers" in command
     assert not {"--reload", "--workers"} & set(command)
+    assert "UVICORN_APP=${FUNCTION}.app:app" in dockerfile  # the app, as scripts/stack.py sets it
     assert "UVICORN_PORT=8000" in dockerfile
     assert re.search(r"^USER \d+:\d+$", dockerfile, re.MULTILINE), "the function must not run as root"
 
 
+def stages(dockerfile: str) -> dict[str, str]:
+    """Each named stage's instructions, by name."""
+    parts = re.split(r"^FROM \S+(?: AS (\S+))?$", dockerfile, flags=re.MULTILINE)
+    return {name: body for name, body in zip(parts[1::2], parts[2::2], strict=True) if name}
+
+
 def test_only_add_record_carries_ffmpeg() -> None:
+    named = stages(FUNCTIONS_DOCKERFILE.read_text())
+    installs_ffmpeg = re.compile(r"^RUN .*apt-get install .*ffmpeg", re.MULTILINE | re.DOTALL)
     for name in FUNCTIONS:
-        has_ffmpeg = "ffmpeg" in (ROOT / "functions" / name / "Dockerfile").read_text().split("FROM", 1)[1]
-        assert has_ffmpeg is (name == "add_record")
+        assert bool(installs_ffmpeg.search(named[f"system-{name}"])) is (name == "add_record")
+    assert not installs_ffmpeg.search(named["python"])
+
+
+def test_a_function_s_code_is_copied_after_everything_shared() -> None:
+    """Editing one function's code then rebuilds only its last layers (test_compose_stack.py builds it)."""
+    dockerfile = FUNCTIONS_DOCKERFILE.read_text()
+    last_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    instructions = re.findall(r"^(RUN|COPY|ENV|USER|WORKDIR|ARG|EXPOSE|CMD)\b(.*)$", last_stage, re.MULTILINE)
+    code = [i for i, (_, arguments) in enumerate(instructions) if "functions/${FUNCTION}/*.py" in arguments]
+    assert len(code) == 1
+    assert all(keyword != "RUN" for keyword, _ in instructions[code[0] :])
+
+
+def locked(name: str) -> dict[str, tuple[str, list[str]]]:
+    """functions/<name>/requirements.lock: package -> (version, hashes)."""
+    text = (ROOT / "functions" / name / "requirements.lock").read_text()
+    entries = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})+)", text, re.MULTILINE)
+    return {
+        package.lower().replace("_", "-"): (version, re.findall(r"sha256:([0-9a-f]{64})", hashes))
+        for package, version, hashes in entries
+    }
+
+
+def declared(name: str) -> list[Requirement]:
+    common: list[str] = tomllib.loads((ROOT / "common" / "pyproject.toml").read_text())["project"]["dependencies"]
+    own = (ROOT / "functions" / name / "requirements.txt").read_text().split()
+    return [Requirement(line) for line in [*common, *own]]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_image_s_lock_pins_what_it_declares_with_hashes(name: str) -> None:
+    """Run scripts/lock after changing a requirement; the image installs with --require-hashes."""
+    lock = locked(name)
+    lines = (ROOT / "functions" / name / "requirements.lock").read_text().splitlines()
+    assert len(lock) == sum(1 for line in lines if re.match(r"^[A-Za-z0-9._-]+==", line)), "every pin has hashes"
+    for requirement in declared(name):
+        package = requirement.name.lower().replace("_", "-")
+        assert package in lock, f"{package} is declared but not locked: run scripts/lock"
+        assert requirement.specifier.contains(lock[package][0]), f"{package}=={lock[package][0]} vs {requirement}"
+
+
+def test_python_multipart_is_only_in_the_image_that_parses_forms() -> None:
+    assert [name for name in FUNCTIONS if "python-multipart" in locked(name)] == ["add_record"]
 
 
 def seconds(duration: str) -> int:
@@ -83,17 +142,36 @@ def seconds(duration: str) -> int:
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_functions_start_healthy_after_migrations_and_stay_private(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
-    assert service["build"] == {"context": ".", "dockerfile": f"functions/{name}/Dockerfile"}
+    assert service["build"] == {"context": ".", "dockerfile": "functions/Dockerfile", "args": {"FUNCTION": name}}
     assert service["depends_on"]["db"]["condition"] == "service_healthy"
     assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "container_name" not in service, "a fixed name would forbid --scale"
     assert "ports" not in service, "only the gateway is published"
     assert service["restart"] == "unless-stopped"
     assert "/healthz" in " ".join(service["healthcheck"]["test"])
-    graceful = function_command(name)[function_command(name).index("--timeout-graceful-shutdown") + 1]
+    graceful = function_command()[function_command().index("--timeout-graceful-shutdown") + 1]
     assert seconds(service["stop_grace_period"]) > int(graceful)
-    gateway_ip = with_defaults(compose["services"]["nginx"]["networks"]["backend"]["ipv4_address"])
-    assert with_defaults(service["environment"]["UVICORN_FORWARDED_ALLOW_IPS"]) == gateway_ip
+
+
+def test_only_the_gateway_and_the_functions_share_the_functions_network(compose: dict[str, Any]) -> None:
+    """The functions trust X-Forwarded-* from any peer there (functions/Dockerfile), so no one else may be one."""
+    on_it = {name for name, service in compose["services"].items() if "functions" in service.get("networks", [])}
+    assert on_it == {"nginx", *FUNCTIONS}
+    assert compose["networks"]["functions"]["internal"] is True
+    assert "database" not in compose["services"]["nginx"]["networks"]
+
+
+@pytest.mark.parametrize("name", [*FUNCTIONS, "migrate"])
+def test_python_containers_are_hardened(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"]
+    assert "cap_add" not in service
+    assert "no-new-privileges:true" in service["security_opt"]
+    if name != "migrate":
+        assert re.fullmatch(r"/tmp:size=\d+m", service["tmpfs"][0])
+        assert service["mem_limit"]
+        assert service["pids_limit"] > 0
 
 
 def test_database_keeps_its_data_on_a_named_volume(compose: dict[str, Any]) -> None:
@@ -108,7 +186,7 @@ def test_database_keeps_its_data_on_a_named_volume(compose: dict[str, Any]) -> N
 
 def test_migrations_run_once_and_exit(compose: dict[str, Any]) -> None:
     migrate = compose["services"]["migrate"]
-    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["command"] == ["python", "-m", "common.provision"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
 
@@ -128,10 +206,15 @@ def test_gateway_download_cache_lives_on_its_own_volume(compose: dict[str, Any])
     assert "record-cache" in compose["volumes"]
 
 
-def test_no_secret_is_committed() -> None:
+def test_no_secret_is_committed(compose: dict[str, Any]) -> None:
     assert not (ROOT / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text().split()
     assert "POSTGRES_PASSWORD=change-me" in (ROOT / ".env.example").read_text()
-    assert "password" not in COMPOSE_FILE.read_text().lower().replace("postgres_password", "")
+    environments = [compose["x-function"]["environment"]] + [
+        service.get("environment", {}) for service in compose["services"].values()
+    ]
+    passwords = {value for environment in environments for key, value in environment.items() if "PASSWORD" in key}
+    assert passwords == {"${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}",
+                         "${FUNCTIONS_DB_PASSWORD:?set FUNCTIONS_DB_PASSWORD in .env}"}  # fmt: skip
 
 
 def nginx_version() -> tuple[int, ...]:
@@ -144,6 +227,8 @@ def nginx_version() -> tuple[int, ...]:
 def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_path: Path) -> None:
     """Render the template with compose's values into an image-like prefix and let nginx judge it."""
     values = {key: with_defaults(str(value)) for key, value in compose["services"]["nginx"]["environment"].items()}
+    # Left empty by compose, the image's 18-defaults.envsh gives them nginx/defaults.env's values.
+    values |= {key: default for key, default in gateway_defaults().items() if not values[key]}
     if nginx_version() < (1, 27, 3):
         # This machine's nginx predates upstream `resolve`; the image's (1.28) has it. Check the rest.
         values = {key: value.removesuffix(" resolve") for key, value in values.items()}

@@ -98,8 +98,8 @@ class Function:
 @contextmanager
 def serve_function(name: str, **env: str) -> Iterator[Function]:
     port = free_port()
-    environment = function_env({**os.environ, **env}, port)
-    process = subprocess.Popen(function_command(name), cwd=ROOT / "functions", env=environment)
+    environment = function_env({**os.environ, **env}, name, port)
+    process = subprocess.Popen(function_command(), cwd=ROOT / "functions", env=environment)
     try:
         wait_for_port(port, process)
         yield Function(process, port)

@@ -115,10 +115,21 @@ def test_functions_are_healthy_on_their_own_ports(stack: Stack) -> None:
         assert response.status_code == 200
 
 
+def test_gateway_reports_its_own_health_on_its_status_port_only(stack: Stack, gateway: httpx2.Client) -> None:
+    response = httpx2.get(f"http://127.0.0.1:{stack.ports.gateway_status}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert_problem(gateway.get("/healthz"), 404)
+
+
 @contextmanager
 def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
     """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
-    ports = local_stack.Ports(gateway=free_port(), functions={name: free_port() for name in local_stack.FUNCTIONS})
+    ports = local_stack.Ports(
+        gateway=free_port(),
+        gateway_status=free_port(),
+        functions={name: free_port() for name in local_stack.FUNCTIONS},
+    )
     with open_folder("records-gateway-") as prefix, serving(prefix, ports, env) as client:
         yield client
 
@@ -150,7 +161,9 @@ def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2
 
 
 def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
-    ports = local_stack.Ports(gateway=5000, functions={name: 8000 + i for i, name in enumerate(local_stack.FUNCTIONS)})
+    ports = local_stack.Ports(
+        gateway=5000, gateway_status=5001, functions={name: 8000 + i for i, name in enumerate(local_stack.FUNCTIONS)}
+    )
     config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, {}))
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"],

@@ -143,6 +143,13 @@ def test_healthz_is_200_when_the_database_answers(client: TestClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def test_healthz_answers_whatever_host_a_probe_sends(settings: Settings) -> None:
+    app = build_function("register", settings, allowed_hosts=("records.example.com",))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as probe:
+        assert probe.get("/healthz").status_code == 200
+        assert_problem(probe.post("/register", json={"name": "alice"}), 400)  # every other path checks the Host
+
+
 @pytest.fixture(scope="module")
 def client_without_database() -> Iterator[TestClient]:
     """The register routes on an app whose database is a closed port."""

@@ -1,0 +1,134 @@
+"""Every setting is documented once, defaulted once, and reaches the containers.
+
+Four places name the settings: the README's configuration table, the places
+that hold defaults (common/config.py for the functions, nginx/defaults.env for
+the gateway, docker-compose.yml for compose's own), docker-compose.yml's
+environment blocks, and .env.example. These tests fail when they disagree.
+"""
+
+import re
+from typing import Any
+
+import yaml
+from pydantic_core import PydanticUndefined
+
+from common.config import Settings
+from scripts.stack import ROOT, gateway_defaults
+
+#: Set by compose itself for the functions (the role and its password), not passed through.
+SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
+#: Read by `make run` alone: ports and folders of local processes.
+LOCAL_ONLY = {"GATEWAY_STATUS_PORT", "REGISTER_PORT", "ADD_RECORD_PORT", "GET_RECORD_PORT", "STACK_DIR"}
+
+
+def readme_table() -> dict[str, str]:
+    """Variable -> default, as the README's configuration table writes it."""
+    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", section, re.MULTILINE)
+    assert rows, "no configuration table in README.md"
+    return {name: default.strip().strip("`") for name, default in rows}
+
+
+def compose_file() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+def compose_defaults() -> dict[str, str]:
+    """Variable -> what compose substitutes when it is unset: `${NAME:-default}`, `${NAME:?…}` (required)."""
+    text = re.sub(r"(^|\s)#.*$", "", (ROOT / "docker-compose.yml").read_text(), flags=re.MULTILINE)
+    found: dict[str, str] = {}
+    for name, operator, value in re.findall(r"\$\{([A-Z0-9_]+)(:-|:\?)([^}]*)\}", text):
+        default = "(required)" if operator == ":?" else value
+        assert found.setdefault(name, default) == default, f"{name} has two defaults in docker-compose.yml"
+    return found
+
+
+def documented(value: object) -> str:
+    """A settings class default as the table writes it."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def test_every_setting_of_the_functions_is_documented_with_its_default() -> None:
+    table = readme_table()
+    for name, field in Settings.model_fields.items():
+        variable = name.upper()
+        assert variable in table, f"{variable} is missing from the README's table"
+        if field.default is PydanticUndefined:  # computed at start (a default_factory): described in words
+            assert table[variable].startswith("("), variable
+        else:
+            assert table[variable] == documented(field.default), variable
+
+
+def test_every_setting_of_the_gateway_is_documented_with_its_default() -> None:
+    table = readme_table()
+    for variable, default in gateway_defaults().items():
+        assert table.get(variable) == default, variable
+
+
+def test_a_setting_read_by_both_gateway_and_function_has_one_default() -> None:
+    shared = {name.upper() for name in Settings.model_fields} & set(gateway_defaults())
+    assert shared == {"MAX_UPLOAD_MB"}
+    for variable in shared:
+        assert str(Settings.model_fields[variable.lower()].default) == gateway_defaults()[variable]
+
+
+def test_every_function_setting_reaches_the_functions_without_a_second_default() -> None:
+    environment = compose_file()["x-function"]["environment"]
+    passed = {name for name in environment if name not in SET_BY_COMPOSE}
+    assert passed == {name.upper() for name in Settings.model_fields} - SET_BY_COMPOSE
+    for name in passed:
+        assert environment[name] == f"${{{name}:-}}", f"{name}: pass it as ${{{name}:-}}, the default lives in Settings"
+
+
+def test_every_gateway_setting_reaches_nginx_without_a_second_default() -> None:
+    environment = compose_file()["services"]["nginx"]["environment"]
+    for name in gateway_defaults():
+        assert environment.get(name) == f"${{{name}:-}}", name
+
+
+def test_compose_reads_only_documented_variables_with_the_documented_defaults() -> None:
+    table = readme_table()
+    for variable, default in compose_defaults().items():
+        assert variable in table, f"docker-compose.yml reads {variable}, which the README does not document"
+        if default:  # an empty default leaves it to the container (checked above)
+            assert table[variable] == default, variable
+
+
+def test_make_run_and_compose_agree_on_the_gateway_port() -> None:
+    stack_source = (ROOT / "scripts" / "stack.py").read_text()
+    assert f'env.get("GATEWAY_PORT", "{readme_table()["GATEWAY_PORT"]}")' in stack_source
+    assert compose_defaults()["GATEWAY_PORT"] == readme_table()["GATEWAY_PORT"]
+
+
+def env_example() -> dict[str, str]:
+    """Variable -> value of each line of .env.example, commented out or not."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(re.findall(r"^#? ?([A-Z0-9_]+)=(.*)$", "\n".join(lines), re.MULTILINE))
+
+
+def test_env_example_offers_every_setting_compose_reads_at_its_default() -> None:
+    table, example = readme_table(), env_example()
+    for variable in set(table) - LOCAL_ONLY - SET_BY_COMPOSE:
+        assert variable in example, f".env.example does not mention {variable}"
+        if table[variable] == "(required)":
+            assert example[variable].startswith("change-me"), variable
+        elif table[variable].startswith("("):  # unset, or computed at start
+            assert example[variable] == "", variable
+        else:
+            assert example[variable] == table[variable], variable
+    assert set(example) <= set(table)
+
+
+def test_the_functions_connect_as_their_own_role_with_the_password_outside_the_url() -> None:
+    environment = compose_file()["x-function"]["environment"]
+    assert environment["DATABASE_URL"].startswith("postgresql://records_functions@db:5432/")
+    assert "PASSWORD" not in environment["DATABASE_URL"]
+    assert environment["DATABASE_PASSWORD"].startswith("${FUNCTIONS_DB_PASSWORD:?")
+    migrate = compose_file()["services"]["migrate"]["environment"]
+    assert "PASSWORD" not in migrate["DATABASE_URL"]
+    assert migrate["DATABASE_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
