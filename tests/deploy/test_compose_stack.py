@@ -1,0 +1,438 @@
+"""docker compose, for real: the stack built and run as docs/compose.md tells, then scaled, redeployed,
+its database restarted, and taken down and up again.
+
+Runs whenever a Docker engine answers (CI starts one with ../shared/docker/engine);
+skipped, with the reason, when none does. The stack runs from a copy of the
+working tree, under a project name of its own, on free host ports, with a
+generated .env whose passwords hold every character that means something in
+a URL; `down -v` removes it all, whatever happened. Its timings go to
+test-artifacts/compose-timings.json.
+"""
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg2
+import pytest
+
+from scripts.stack import ROOT, free_port
+from tests.audio import Wav
+
+pytestmark = pytest.mark.compose
+
+# What `openssl rand -base64 32` prints, and worse: / # ? @ : % and spaces.
+OWNER_PASSWORD = "p#s?s@w:o%rd / x=="
+FUNCTIONS_PASSWORD = "a/b+c= #?@:%"
+BUILD_TIMEOUT_S = 1200
+FUNCTIONS = ("register", "add_record", "get_record")
+TIMINGS_FILE = ROOT / "test-artifacts" / "compose-timings.json"
+
+
+def engine_answers() -> str | None:
+    """Why the compose test cannot run here, or None when it can."""
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    for command in (["docker", "info"], ["docker", "compose", "version"]):
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=20, check=False)
+        except subprocess.TimeoutExpired:
+            return f"`{' '.join(command)}` did not answer"
+        if result.returncode != 0:
+            return f"`{' '.join(command)}` failed: {result.stderr.decode(errors='replace').strip()[:200]}"
+    return None
+
+
+def copy_of_the_working_tree(destination: Path) -> None:
+    """The files git would see (committed or not, ignored ones left out), as they are on disk."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def single_quoted(value: str) -> str:
+    assert "'" not in value
+    return f"'{value}'"
+
+
+@dataclass
+class ComposeStack:
+    directory: Path
+    project: str
+    gateway_port: int
+    postgres_port: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def compose(self, *arguments: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["docker", "compose", "-p", self.project, *arguments],
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        assert result.returncode == 0, f"docker compose {' '.join(arguments)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def timed(self, name: str, *arguments: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
+        result = self.compose(*arguments, timeout_s=timeout_s)
+        self.timings[name] = round(time.monotonic() - started, 1)
+        return result
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose("ps", "-q", service).stdout.split()
+
+    def inspect(self, container: str) -> dict[str, Any]:
+        output = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
+        document: dict[str, Any] = json.loads(output)[0]
+        return document
+
+    def logs(self, container: str) -> str:
+        result = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=True)
+        return result.stdout + result.stderr
+
+    def client(self) -> httpx2.Client:
+        return httpx2.Client(base_url=self.base_url, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    reason = engine_answers()
+    if reason:
+        pytest.skip(f"no Docker engine answers ({reason}); run ../shared/docker/engine and ../shared/docker/stand-ins .")
+    with tempfile.TemporaryDirectory(prefix="records-compose-") as folder:
+        directory = Path(folder)
+        copy_of_the_working_tree(directory)
+        running = ComposeStack(directory, f"records-test-{secrets.token_hex(4)}", free_port(), free_port())
+        (directory / ".env").write_text(
+            f"POSTGRES_PASSWORD={single_quoted(OWNER_PASSWORD)}\n"
+            f"FUNCTIONS_DB_PASSWORD={single_quoted(FUNCTIONS_PASSWORD)}\n"
+            f"GATEWAY_PORT={running.gateway_port}\n"
+            f"POSTGRES_PORT={running.postgres_port}\n"
+            # The tests post far faster than a person; the rate limit has a test of its own.
+            "POST_RATE_LIMIT=1000000r/s\n"
+        )
+        try:
+            running.timed("build", "build", timeout_s=BUILD_TIMEOUT_S)
+            running.timed("up --wait", "up", "--detach", "--wait")
+            yield running
+        finally:
+            subprocess.run(
+                ["docker", "compose", "-p", running.project, "down", "--volumes", "--rmi", "local", "--timeout", "5"],
+                cwd=directory,
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
+            TIMINGS_FILE.parent.mkdir(exist_ok=True)
+            TIMINGS_FILE.write_text(json.dumps(running.timings, indent=2) + "\n")
+
+
+@dataclass
+class Uploader:
+    user_id: int
+    token: str
+
+    def form(self, client: httpx2.Client, wav: bytes) -> httpx2.Response:
+        return client.post(
+            "/record",
+            data={"user_id": str(self.user_id), "access_token": self.token},
+            files={"file": ("memo.wav", wav, "audio/wav")},
+        )
+
+    def raw(self, client: httpx2.Client, wav: bytes) -> httpx2.Response:
+        return client.post(
+            f"/record?user_id={self.user_id}",
+            content=wav,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "audio/wav"},
+        )
+
+
+@pytest.fixture(scope="module")
+def uploader(stack: ComposeStack) -> Uploader:
+    with stack.client() as client:
+        response = client.post("/register", json={"name": "compose"})
+    assert response.status_code == 201, response.text
+    return Uploader(response.json()["user_id"], response.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def stored(stack: ComposeStack, uploader: Uploader) -> tuple[str, bytes]:
+    """A record uploaded through the gateway: (its link, its MP3)."""
+    with stack.client() as client:
+        created = uploader.raw(client, Wav(duration_s=1.5).to_bytes())
+        assert created.status_code == 201, created.text
+        url = created.json()["url"]
+        mp3 = client.get(url).content
+    assert len(mp3) == created.json()["size_bytes"]
+    return url, mp3
+
+
+def test_the_service_works_through_the_gateway(stack: ComposeStack, uploader: Uploader) -> None:
+    wav = Wav(duration_s=1).to_bytes()
+    with stack.client() as client:
+        by_form, raw = uploader.form(client, wav), uploader.raw(client, wav)
+        assert (by_form.status_code, raw.status_code) == (201, 201), by_form.text + raw.text
+        url = raw.json()["url"]
+        assert url.startswith(f"http://127.0.0.1:{stack.gateway_port}/record?id=")
+        whole = client.get(url)
+        assert whole.status_code == 200
+        assert whole.headers["content-type"] == "audio/mpeg"
+        assert len(whole.content) == raw.json()["size_bytes"]
+        part = client.get(url, headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206
+        assert part.content == whole.content[100:200]
+        assert "<html" in client.get("/").text.lower()
+        assert client.get("/docs/").status_code == 200
+        assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/openapi.yaml").text.startswith("openapi:")
+        assert client.get("/healthz").status_code == 404  # the functions' health is not public
+
+
+def test_every_service_reports_healthy(stack: ComposeStack) -> None:
+    for service in [*FUNCTIONS, "db", "nginx"]:
+        for container in stack.containers(service):
+            assert stack.inspect(container)["State"]["Health"]["Status"] == "healthy", service
+    migrate = stack.compose("ps", "--all", "--format", "json", "migrate").stdout
+    assert '"ExitCode":0' in migrate.replace(" ", "")
+
+
+@pytest.mark.parametrize("service", FUNCTIONS)
+def test_functions_run_hardened(stack: ComposeStack, service: str) -> None:
+    container = stack.containers(service)[0]
+    host = stack.inspect(container)["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Memory"] > 0
+    assert host["PidsLimit"] > 0
+    assert "/tmp" in host["Tmpfs"]
+    assert "size=" in host["Tmpfs"]["/tmp"]
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "exec", container, "sh", "-c", command], capture_output=True, text=True)
+
+    assert run("id -u").stdout.strip() == "10001"
+    assert run("touch /app/written").returncode != 0, "the root filesystem must be read-only"
+    assert run("touch /tmp/written && rm /tmp/written").returncode == 0
+    assert (run("command -v ffmpeg").returncode == 0) is (service == "add_record")
+
+
+def test_the_owner_connects_from_the_host_with_its_awkward_password(stack: ComposeStack) -> None:
+    """docs/compose.md's psql line, as a client library: the published port, the owner, any password."""
+    connection = psycopg2.connect(
+        host="127.0.0.1", port=stack.postgres_port, user="records", dbname="records", password=OWNER_PASSWORD
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT usename, application_name FROM pg_stat_activity"
+                " WHERE application_name = ANY(%s)",
+                (list(FUNCTIONS),),
+            )
+            sessions = cursor.fetchall()
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'records_functions'")
+            assert cursor.fetchone() == (False,)
+    finally:
+        connection.close()
+    assert {name for _, name in sessions} == set(FUNCTIONS)
+    assert {user for user, _ in sessions} == {"records_functions"}, "the functions connect as their own role"
+
+
+def test_the_functions_role_may_not_delete(stack: ComposeStack) -> None:
+    connection = psycopg2.connect(
+        host="127.0.0.1",
+        port=stack.postgres_port,
+        user="records_functions",
+        dbname="records",
+        password=FUNCTIONS_PASSWORD,
+    )
+    try:
+        with connection.cursor() as cursor, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cursor.execute("DELETE FROM records")
+    finally:
+        connection.close()
+
+
+def in_threads(count: int, work: Callable[[], None]) -> list[threading.Thread]:
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_scaling_add_record_spreads_uploads_without_a_failed_request(stack: ComposeStack, uploader: Uploader) -> None:
+    wav = Wav(duration_s=1).to_bytes()
+    outcomes: Counter[int | str] = Counter()
+    done = threading.Event()
+
+    def upload_until_done() -> None:
+        with stack.client() as client:
+            while not done.is_set():
+                try:
+                    outcomes[uploader.raw(client, wav).status_code] += 1
+                except httpx2.HTTPError as exc:
+                    outcomes[type(exc).__name__] += 1
+
+    def replicas_that_stored() -> set[str]:
+        return {c for c in stack.containers("add_record") if "stored record_id" in stack.logs(c)}
+
+    threads = in_threads(4, upload_until_done)
+    try:
+        stack.timed("scale add_record=3", "up", "-d", "--no-deps", "--no-recreate", "--wait",
+                    "--scale", "add_record=3", "add_record")  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(replicas_that_stored()) < 3 and time.monotonic() < deadline:
+            time.sleep(1)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    stack.timings["scale: uploads"] = sum(outcomes.values())
+    stack.timings["scale: failed uploads"] = sum(n for status, n in outcomes.items() if status != 201)
+    assert set(outcomes) == {201}, outcomes
+    assert len(stack.containers("add_record")) == 3
+    assert len(replicas_that_stored()) >= 2
+
+
+def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: tuple[str, bytes]) -> None:
+    url, mp3 = stored
+    images_before = {service: stack.inspect(stack.containers(service)[0])["Image"] for service in FUNCTIONS}
+    old_containers = set(stack.containers("get_record"))
+    # A real change to get_record's code, in the stack's own copy of the tree.
+    app = stack.directory / "functions" / "get_record" / "app.py"
+    app.write_text(app.read_text() + "\n# redeployed by tests/deploy/test_compose_stack.py\n")
+    build = stack.timed("build after editing get_record", "build", "--progress", "plain", "get_record")
+    steps = build.stdout + build.stderr
+    # Every layer before the function's code comes from the cache: its dependencies are not reinstalled.
+    assert "pip install" in steps
+    for line in steps.splitlines():
+        if "RUN pip install" in line or "apt-get install" in line:
+            step = line.split()[0]
+            assert f"{step} CACHED" in steps, line
+
+    outcomes: Counter[int | str] = Counter()
+    done = threading.Event()
+
+    def download_until_done(method: str) -> Callable[[], None]:
+        def loop() -> None:
+            with stack.client() as client:
+                while not done.is_set():
+                    try:
+                        response = client.request(method, url)
+                        ok = response.status_code == 200 and (method == "HEAD" or response.content == mp3)
+                        outcomes[200 if ok else f"{response.status_code} {method}"] += 1
+                    except httpx2.HTTPError as exc:
+                        outcomes[type(exc).__name__] += 1
+
+        return loop
+
+    # HEAD always reaches get_record (the gateway caches GETs only).
+    threads = [*in_threads(2, download_until_done("HEAD")), *in_threads(1, download_until_done("GET"))]
+    try:
+        started = time.monotonic()
+        redeploy = subprocess.run(
+            ["scripts/redeploy", "get_record"],
+            cwd=stack.directory,
+            env={**os.environ, "COMPOSE_OPTIONS": f"-p {stack.project}"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        stack.timings["redeploy get_record"] = round(time.monotonic() - started, 1)
+        time.sleep(2)  # and a little traffic after it
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
+    stack.timings["redeploy: downloads"] = sum(outcomes.values())
+    stack.timings["redeploy: failed downloads"] = sum(n for status, n in outcomes.items() if status != 200)
+    assert set(outcomes) == {200}, outcomes
+    assert not old_containers & set(stack.containers("get_record")), "every old container was replaced"
+    images_after = {service: stack.inspect(stack.containers(service)[0])["Image"] for service in FUNCTIONS}
+    assert images_after["get_record"] != images_before["get_record"]
+    assert {s: images_after[s] for s in ("register", "add_record")} == {
+        s: images_before[s] for s in ("register", "add_record")
+    }
+
+
+def test_a_database_restart_gives_503_with_retry_after_then_recovers(stack: ComposeStack) -> None:
+    started_at = {c: stack.inspect(c)["State"]["StartedAt"] for s in FUNCTIONS for c in stack.containers(s)}
+    outcomes: Counter[int | str] = Counter()
+    missing_retry_after = 0
+    done = threading.Event()
+
+    def register_until_done() -> None:
+        nonlocal missing_retry_after
+        with stack.client() as client:
+            while not done.is_set():
+                try:
+                    response = client.post("/register", json={"name": "restart"})
+                except httpx2.HTTPError as exc:
+                    outcomes[type(exc).__name__] += 1
+                    continue
+                outcomes[response.status_code] += 1
+                if response.status_code == 503 and int(response.headers.get("retry-after", "0")) <= 0:
+                    missing_retry_after += 1
+                time.sleep(0.01)
+
+    threads = in_threads(2, register_until_done)
+    try:
+        time.sleep(1)
+        stack.timed("restart db", "restart", "db")
+        recovered = False
+        deadline = time.monotonic() + 60
+        with stack.client() as client:
+            while not recovered and time.monotonic() < deadline:
+                recovered = client.post("/register", json={"name": "after"}).status_code == 201
+                time.sleep(0.2)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    stack.timings["db restart: registrations"] = sum(outcomes.values())
+    stack.timings["db restart: 503s"] = outcomes[503]
+    assert set(outcomes) <= {201, 503}, outcomes
+    assert missing_retry_after == 0
+    assert recovered, "registrations did not recover after the database restarted"
+    assert started_at == {c: stack.inspect(c)["State"]["StartedAt"] for c in started_at}, "no function restarted"
+
+
+def test_records_survive_down_and_up(stack: ComposeStack, stored: tuple[str, bytes]) -> None:
+    url, mp3 = stored
+    stack.timed("down", "down", "--timeout", "30")
+    # Without the gateway's cache, the download must come from PostgreSQL's volume.
+    subprocess.run(["docker", "volume", "rm", f"{stack.project}_record-cache"], capture_output=True, check=True)
+    stack.timed("up --wait (again)", "up", "--detach", "--wait")
+    with stack.client() as client:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).digest() == hashlib.sha256(mp3).digest()
