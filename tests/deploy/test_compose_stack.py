@@ -125,7 +125,7 @@ class ComposeStack:
 def stack() -> Iterator[ComposeStack]:
     reason = engine_answers()
     if reason:
-        pytest.skip(f"no Docker engine answers ({reason}); run ../shared/docker/engine and ../shared/docker/stand-ins .")
+        pytest.skip(f"no Docker engine answers ({reason}); docs/compose.md, 'Testing it', says how to start one")
     with tempfile.TemporaryDirectory(prefix="records-compose-") as folder:
         directory = Path(folder)
         copy_of_the_working_tree(directory)
@@ -252,8 +252,7 @@ def test_the_owner_connects_from_the_host_with_its_awkward_password(stack: Compo
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT usename, application_name FROM pg_stat_activity"
-                " WHERE application_name = ANY(%s)",
+                "SELECT DISTINCT usename, application_name FROM pg_stat_activity WHERE application_name = ANY(%s)",
                 (list(FUNCTIONS),),
             )
             sessions = cursor.fetchall()
