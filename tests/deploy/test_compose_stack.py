@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,40 +280,50 @@ def test_the_functions_role_may_not_delete(stack: ComposeStack) -> None:
         connection.close()
 
 
-def in_threads(count: int, work: Callable[[], None]) -> list[threading.Thread]:
-    threads = [threading.Thread(target=work) for _ in range(count)]
+Outcome = int | str
+Request = Callable[[httpx2.Client], Outcome]
+
+
+@contextmanager
+def traffic(stack: ComposeStack, clients: int, request: Request) -> Iterator[Counter[Outcome]]:
+    """`clients` clients sending `request` over and over while the block runs; what they got, counted."""
+    outcomes: Counter[Outcome] = Counter()
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def loop() -> None:
+        with stack.client() as client:
+            while not done.is_set():
+                try:
+                    outcome = request(client)
+                except httpx2.HTTPError as exc:
+                    outcome = type(exc).__name__
+                with lock:
+                    outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    return threads
+    try:
+        yield outcomes
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
 
 
 def test_scaling_add_record_spreads_uploads_without_a_failed_request(stack: ComposeStack, uploader: Uploader) -> None:
     wav = Wav(duration_s=1).to_bytes()
-    outcomes: Counter[int | str] = Counter()
-    done = threading.Event()
-
-    def upload_until_done() -> None:
-        with stack.client() as client:
-            while not done.is_set():
-                try:
-                    outcomes[uploader.raw(client, wav).status_code] += 1
-                except httpx2.HTTPError as exc:
-                    outcomes[type(exc).__name__] += 1
 
     def replicas_that_stored() -> set[str]:
         return {c for c in stack.containers("add_record") if "stored record_id" in stack.logs(c)}
 
-    threads = in_threads(4, upload_until_done)
-    try:
+    with traffic(stack, 4, lambda client: uploader.raw(client, wav).status_code) as outcomes:
         stack.timed("scale add_record=3", "up", "-d", "--no-deps", "--no-recreate", "--wait",
                     "--scale", "add_record=3", "add_record")  # fmt: skip
         deadline = time.monotonic() + 60
         while len(replicas_that_stored()) < 3 and time.monotonic() < deadline:
             time.sleep(1)
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join()
     stack.timings["scale: uploads"] = sum(outcomes.values())
     stack.timings["scale: failed uploads"] = sum(n for status, n in outcomes.items() if status != 201)
     assert set(outcomes) == {201}, outcomes
@@ -336,25 +347,16 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
             step = line.split()[0]
             assert f"{step} CACHED" in steps, line
 
-    outcomes: Counter[int | str] = Counter()
-    done = threading.Event()
+    def download(method: str) -> Request:
+        def once(client: httpx2.Client) -> Outcome:
+            response = client.request(method, url)
+            whole = response.status_code == 200 and (method == "HEAD" or response.content == mp3)
+            return 200 if whole else f"{response.status_code} {method}"
 
-    def download_until_done(method: str) -> Callable[[], None]:
-        def loop() -> None:
-            with stack.client() as client:
-                while not done.is_set():
-                    try:
-                        response = client.request(method, url)
-                        ok = response.status_code == 200 and (method == "HEAD" or response.content == mp3)
-                        outcomes[200 if ok else f"{response.status_code} {method}"] += 1
-                    except httpx2.HTTPError as exc:
-                        outcomes[type(exc).__name__] += 1
-
-        return loop
+        return once
 
     # HEAD always reaches get_record (the gateway caches GETs only).
-    threads = [*in_threads(2, download_until_done("HEAD")), *in_threads(1, download_until_done("GET"))]
-    try:
+    with traffic(stack, 2, download("HEAD")) as heads, traffic(stack, 1, download("GET")) as gets:
         started = time.monotonic()
         redeploy = subprocess.run(
             ["scripts/redeploy", "get_record"],
@@ -367,10 +369,7 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
         )
         stack.timings["redeploy get_record"] = round(time.monotonic() - started, 1)
         time.sleep(2)  # and a little traffic after it
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join()
+    outcomes = heads + gets
     assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
     stack.timings["redeploy: downloads"] = sum(outcomes.values())
     stack.timings["redeploy: failed downloads"] = sum(n for status, n in outcomes.items() if status != 200)
@@ -385,26 +384,14 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
 
 def test_a_database_restart_gives_503_with_retry_after_then_recovers(stack: ComposeStack) -> None:
     started_at = {c: stack.inspect(c)["State"]["StartedAt"] for s in FUNCTIONS for c in stack.containers(s)}
-    outcomes: Counter[int | str] = Counter()
-    missing_retry_after = 0
-    done = threading.Event()
 
-    def register_until_done() -> None:
-        nonlocal missing_retry_after
-        with stack.client() as client:
-            while not done.is_set():
-                try:
-                    response = client.post("/register", json={"name": "restart"})
-                except httpx2.HTTPError as exc:
-                    outcomes[type(exc).__name__] += 1
-                    continue
-                outcomes[response.status_code] += 1
-                if response.status_code == 503 and int(response.headers.get("retry-after", "0")) <= 0:
-                    missing_retry_after += 1
-                time.sleep(0.01)
+    def register(client: httpx2.Client) -> Outcome:
+        response = client.post("/register", json={"name": "restart"})
+        if response.status_code == 503 and int(response.headers.get("retry-after", "0")) <= 0:
+            return "503 without Retry-After"
+        return response.status_code
 
-    threads = in_threads(2, register_until_done)
-    try:
+    with traffic(stack, 2, register) as outcomes:
         time.sleep(1)
         stack.timed("restart db", "restart", "db")
         recovered = False
@@ -413,14 +400,9 @@ def test_a_database_restart_gives_503_with_retry_after_then_recovers(stack: Comp
             while not recovered and time.monotonic() < deadline:
                 recovered = client.post("/register", json={"name": "after"}).status_code == 201
                 time.sleep(0.2)
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join()
     stack.timings["db restart: registrations"] = sum(outcomes.values())
     stack.timings["db restart: 503s"] = outcomes[503]
-    assert set(outcomes) <= {201, 503}, outcomes
-    assert missing_retry_after == 0
+    assert set(outcomes) <= {201, 503}, outcomes  # every 503 with Retry-After
     assert recovered, "registrations did not recover after the database restarted"
     assert started_at == {c: stack.inspect(c)["State"]["StartedAt"] for c in started_at}, "no function restarted"
 
