@@ -64,9 +64,9 @@ class Ports:
     def from_env(cls, env: Mapping[str, str]) -> Ports:
         defaults = {"register": 8001, "add_record": 8002, "get_record": 8003}
         return cls(
-            gateway=int(env.get("GATEWAY_PORT", "5000")),
-            gateway_status=int(env.get("GATEWAY_STATUS_PORT", "8004")),
-            functions={name: int(env.get(f"{name.upper()}_PORT", port)) for name, port in defaults.items()},
+            gateway=int(env.get("GATEWAY_PORT") or 5000),
+            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or 8004),
+            functions={name: int(env.get(f"{name.upper()}_PORT") or port) for name, port in defaults.items()},
         )
 
 
@@ -395,7 +395,7 @@ def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
 
 def run(env: Mapping[str, str]) -> int:
     ports = Ports.from_env(env)
-    state_dir = Path(env.get("STACK_DIR", ROOT / ".run")).resolve()
+    state_dir = Path(env.get("STACK_DIR") or ROOT / ".run").resolve()
     if os.geteuid() == 0 and (closed := closed_to_workers(state_dir)):
         raise SystemExit(
             f"stack: nginx's workers (www-data) cannot enter {closed}; "

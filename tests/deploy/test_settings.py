@@ -13,7 +13,7 @@ import yaml
 from pydantic_core import PydanticUndefined
 
 from common.config import Settings
-from scripts.stack import ROOT, gateway_defaults
+from scripts.stack import ROOT, Ports, gateway_defaults, gateway_values
 
 #: Set by compose itself for the functions (the role and its password), not passed through.
 SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
@@ -99,9 +99,15 @@ def test_compose_reads_only_documented_variables_with_the_documented_defaults() 
             assert table[variable] == default, variable
 
 
+def test_make_run_takes_an_empty_variable_for_its_default() -> None:
+    ports = Ports.from_env(dict.fromkeys(["GATEWAY_PORT", "GATEWAY_STATUS_PORT", "REGISTER_PORT"], ""))
+    assert (ports.gateway, ports.gateway_status, ports.functions["register"]) == (5000, 8004, 8001)
+    assert gateway_values(ports, dict.fromkeys(gateway_defaults(), "")).items() >= gateway_defaults().items()
+
+
 def test_make_run_and_compose_agree_on_the_gateway_port() -> None:
     stack_source = (ROOT / "scripts" / "stack.py").read_text()
-    assert f'env.get("GATEWAY_PORT", "{readme_table()["GATEWAY_PORT"]}")' in stack_source
+    assert f'env.get("GATEWAY_PORT") or {readme_table()["GATEWAY_PORT"]}' in stack_source
     assert compose_defaults()["GATEWAY_PORT"] == readme_table()["GATEWAY_PORT"]
 
 
