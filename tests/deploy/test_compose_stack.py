@@ -71,6 +71,13 @@ def copy_of_the_working_tree(destination: Path) -> None:
             shutil.copy2(source, destination / name)
 
 
+def docker_environment(**extra: str) -> dict[str, str]:
+    """What docker needs from this process's environment, and nothing else: compose would take any
+    setting found here (the suite's own ALLOWED_HOSTS, say) over the stack's .env."""
+    kept = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "TMPDIR")
+    return {name: os.environ[name] for name in kept if name in os.environ} | extra
+
+
 def single_quoted(value: str) -> str:
     assert "'" not in value
     return f"'{value}'"
@@ -92,6 +99,7 @@ class ComposeStack:
         result = subprocess.run(
             ["docker", "compose", "-p", self.project, *arguments],
             cwd=self.directory,
+            env=docker_environment(),
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -149,6 +157,7 @@ def stack() -> Iterator[ComposeStack]:
             subprocess.run(
                 ["docker", "compose", "-p", running.project, "down", "--volumes", "--rmi", "local", "--timeout", "5"],
                 cwd=directory,
+                env=docker_environment(),
                 capture_output=True,
                 timeout=300,
                 check=False,
@@ -364,7 +373,7 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
         redeploy = subprocess.run(
             ["scripts/redeploy", "get_record"],
             cwd=stack.directory,
-            env={**os.environ, "COMPOSE_OPTIONS": f"-p {stack.project}"},
+            env=docker_environment(COMPOSE_OPTIONS=f"-p {stack.project}"),
             capture_output=True,
             text=True,
             timeout=300,
