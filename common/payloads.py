@@ -55,7 +55,9 @@ async def read_json(request: Request, limit: int) -> object:
     body = await read_body(request, limit)
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise Problem(400, "The body is not JSON this service reads: it is nested too deeply.") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or a number past int's digit limit
         raise Problem(400, f"The body is not valid JSON: {exc}.") from None
 
 

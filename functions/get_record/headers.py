@@ -14,6 +14,8 @@ _SINGLE_RANGE = re.compile(r"^bytes=(?P<first>\d*)-(?P<last>\d*)$")
 # RFC 5987 attr-char: what may appear unescaped in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 FALLBACK_STEM = "record"
+# Past any size a record can have; longer numbers are read as this (int() refuses past 4,300 digits).
+HUGE = 10**18
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,23 @@ def requested_range(range_header: str | None, size: int) -> ByteRange | None:
     if match is None or (not match["first"] and not match["last"]):
         return None
     if not match["first"]:  # the last n bytes
-        suffix = int(match["last"])
+        suffix = byte_position(match["last"])
         if suffix == 0:
             raise UnsatisfiableRangeError
         return ByteRange(max(0, size - suffix), size - 1)
-    start = int(match["first"])
-    if match["last"] and int(match["last"]) < start:
+    start = byte_position(match["first"])
+    if match["last"] and byte_position(match["last"]) < start:
         return None  # not a valid range: ignore it
     if start >= size:
         raise UnsatisfiableRangeError
-    end = int(match["last"]) if match["last"] else size - 1
+    end = byte_position(match["last"]) if match["last"] else size - 1
     return ByteRange(start, min(end, size - 1))
+
+
+def byte_position(digits: str) -> int:
+    """A Range number; one too long to be any file's is HUGE, so the rules above still apply."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= len(str(HUGE)) - 1 else HUGE
 
 
 def mp3_name(original_name: str) -> str:

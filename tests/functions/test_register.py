@@ -69,8 +69,17 @@ def test_content_type_with_charset_and_extra_fields_are_fine(client: TestClient)
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b'{"name": "x"', b"nul", b"\xff\xfe", b'{"name": "x"} trailing'],
-    ids=["empty", "open-brace", "unterminated", "bad-literal", "not-utf8", "trailing"],
+    [
+        b"",
+        b"{",
+        b'{"name": "x"',
+        b"nul",
+        b"\xff\xfe",
+        b'{"name": "x"} trailing',
+        b"[" * 10_000,  # RecursionError in the parser
+        b'{"name": ' + b"9" * 5000 + b"}",  # past int's digit limit: ValueError
+    ],
+    ids=["empty", "open-brace", "unterminated", "bad-literal", "not-utf8", "trailing", "deep", "huge-number"],
 )
 def test_unparseable_json_is_400(client: TestClient, body: bytes) -> None:
     assert_problem(client.post("/register", content=body, headers=JSON), 400)
