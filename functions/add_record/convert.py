@@ -51,11 +51,24 @@ class ConversionError(Exception):
         self.stderr = stderr
 
 
+#: ffmpeg's raw sample formats, by (encoding, bits per sample): little-endian, as in a WAV; 8-bit PCM is unsigned.
+RAW_FORMATS = {
+    ("pcm", 8): "u8",
+    ("pcm", 16): "s16le",
+    ("pcm", 24): "s24le",
+    ("pcm", 32): "s32le",
+    ("float", 32): "f32le",
+    ("float", 64): "f64le",
+}
+
+
 def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
     """The one command line: nothing in it comes from the request but the validated format.
 
-    The input format is forced to wav and only the pipe protocol is allowed, so
-    no input can make ffmpeg open a file, a URL or another demuxer.
+    ffmpeg reads raw samples (only the data chunk's frames, wav.py) in the format,
+    rate and channel count we validated: no demuxer of a client's container ever
+    runs, and only the pipe protocol is allowed, so no input can make ffmpeg
+    open a file, a URL or a decoder of its choosing.
     """
     options: dict[str, object] = {
         "acodec": "libmp3lame",
@@ -64,11 +77,21 @@ def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
         "map_metadata": -1,  # carry nothing over from the upload
         "id3v2_version": 0,  # no tag: the file starts with its first frame
     }
+    if wav.encoding == "float":
+        # lame aborts on floats far out of range (or NaN); 16-bit samples clip them
+        # first, and carry more precision than an MP3 keeps.
+        options["sample_fmt"] = "s16p"
     if wav.channels > 2:
         options["ac"] = 2
     if wav.sample_rate not in MP3_SAMPLE_RATES:
         options["ar"] = FALLBACK_SAMPLE_RATE
-    source = ffmpeg.input("pipe:0", f="wav", protocol_whitelist="pipe")
+    source = ffmpeg.input(
+        "pipe:0",
+        f=RAW_FORMATS[wav.encoding, wav.bits_per_sample],
+        ar=wav.sample_rate,
+        ac=wav.channels,
+        protocol_whitelist="pipe",
+    )
     output = ffmpeg.output(source.audio, "pipe:1", **options)
     arguments: list[str] = output.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile()
     return arguments

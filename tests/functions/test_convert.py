@@ -3,14 +3,15 @@
 import asyncio
 import errno
 import os
+import struct
 from pathlib import Path
+from typing import Literal
 
 import psutil
 import pytest
 
 from functions.add_record.convert import (
     FFMPEG_NICENESS,
-    ConversionError,
     converting,
     ffmpeg_arguments,
     read_frame_header,
@@ -28,15 +29,33 @@ def test_command_line_is_fixed_and_confined_to_pipes() -> None:
     # The input format is forced and only the pipe protocol may be opened, before the input is named.
     input_at = arguments.index("-i")
     assert arguments[input_at + 1] == "pipe:0"
-    assert arguments[arguments.index("-f") + 1] == "wav"
-    assert arguments.index("-f") < input_at
-    assert arguments[arguments.index("-protocol_whitelist") + 1] == "pipe"
-    assert arguments.index("-protocol_whitelist") < input_at
+    # Raw samples in the validated format: no demuxer ever reads the client's container.
+    assert option(arguments[:input_at], "-f") == "s16le"
+    assert option(arguments[:input_at], "-ar") == "44100"
+    assert option(arguments[:input_at], "-ac") == "2"
+    assert option(arguments[:input_at], "-protocol_whitelist") == "pipe"
     assert "pipe:1" in arguments
-    assert arguments[arguments.index("-acodec") + 1] == "libmp3lame"
-    assert arguments[arguments.index("-b:a") + 1] == "192k"
-    assert "-ac" not in arguments
-    assert "-ar" not in arguments
+    assert option(arguments, "-acodec") == "libmp3lame"
+    assert option(arguments, "-b:a") == "192k"
+    assert "-ac" not in output_options(arguments)
+    assert "-ar" not in output_options(arguments)
+
+
+def option(arguments: list[str], name: str) -> str:
+    return arguments[arguments.index(name) + 1]
+
+
+def output_options(arguments: list[str]) -> list[str]:
+    return arguments[arguments.index("-i") + 2 :]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bits", "raw"),
+    [("pcm", 8, "u8"), ("pcm", 24, "s24le"), ("pcm", 32, "s32le"), ("float", 32, "f32le"), ("float", 64, "f64le")],
+)
+def test_ffmpeg_is_told_the_sample_format(encoding: Literal["pcm", "float"], bits: int, raw: str) -> None:
+    arguments = ffmpeg_arguments(WavFormat(encoding, 1, 8_000, bits, bits // 8, 44, None), "64k")
+    assert option(arguments[: arguments.index("-i")], "-f") == raw
 
 
 @pytest.mark.parametrize(
@@ -46,11 +65,11 @@ def test_command_line_is_fixed_and_confined_to_pipes() -> None:
 def test_channels_and_rates_are_only_changed_when_mp3_needs_it(
     channels: int, rate: int, downmix: bool, resample: bool
 ) -> None:
-    arguments = ffmpeg_arguments(WavFormat("pcm", channels, rate, 16, channels * 2, 44, None), "128k")
+    arguments = output_options(ffmpeg_arguments(WavFormat("pcm", channels, rate, 16, channels * 2, 44, None), "128k"))
     assert ("-ac" in arguments) is downmix
     assert ("-ar" in arguments) is resample
     if resample:
-        assert arguments[arguments.index("-ar") + 1] == "48000"
+        assert option(arguments, "-ar") == "48000"
 
 
 def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
@@ -66,7 +85,7 @@ def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
 def test_frame_header_agrees_with_ffprobe() -> None:
     for wav in (Wav(sample_rate=44_100, channels=2), Wav(sample_rate=8_000, channels=1)):
         fmt = WavFormat("pcm", wav.channels, wav.sample_rate, 16, wav.channels * 2, 44, None)
-        mp3 = convert(wav.to_bytes(), fmt)
+        mp3 = convert(wav.samples(), fmt)
         stream = read_frame_header(mp3[:4])
         probe = probe_mp3(mp3)
         assert (stream.sample_rate, stream.channels) == (probe.sample_rate, probe.channels)
@@ -79,13 +98,19 @@ def test_frame_header_rejects_what_is_not_layer_iii() -> None:
             read_frame_header(head)
 
 
+def test_floats_far_out_of_range_clip_instead_of_crashing_lame() -> None:
+    """lame asserts (SIGABRT) on such samples; they reach it as clipped 16-bit ones."""
+    wild = struct.pack("<4f", 3.4e38, -3.4e38, float("nan"), float("inf")) * 20_000
+    mp3 = convert(wild, WavFormat("float", 2, 44_100, 32, 8, 44, None))
+    assert probe_mp3(mp3).duration_s > 0
+
+
 def test_playlist_pointing_at_a_local_file_is_never_opened(tmp_path: Path) -> None:
-    """Even fed straight to ffmpeg (the parser would refuse it first), a playlist opens nothing."""
+    """Even fed straight to ffmpeg (the parser would refuse it first), a playlist is only samples."""
     target = tmp_path / "secret.wav"
     os.mkfifo(target)  # opening it for reading would block: a hang here would be the proof
     playlist = f"#EXTM3U\n#EXTINF:1,\n{target}\nfile:{target}\n".encode()
-    with pytest.raises(ConversionError):
-        convert(playlist)
+    assert probe_mp3(convert(playlist * 100)).duration_s > 0  # noise, read as 16-bit stereo
     with pytest.raises(OSError, match="No such device") as no_reader:
         os.open(target, os.O_WRONLY | os.O_NONBLOCK)
     assert no_reader.value.errno == errno.ENXIO

@@ -160,17 +160,67 @@ def test_declared_data_shorter_than_a_frame_is_invalid() -> None:
 )
 def test_reader_refuses_uploads_without_audio(data: bytes, message: str) -> None:
     reader = WavReader(max_duration_s=60)
-    assert reader.feed(data) in (b"", data)
+    assert reader.feed(data) == b""
     with pytest.raises(InvalidWavError, match=message):
         reader.finish()
 
 
-def test_reader_holds_back_the_header_then_passes_everything_on() -> None:
-    data = Wav(duration_s=0.5).to_bytes()
+def test_reader_passes_on_the_audio_alone_in_whole_frames_whatever_the_split() -> None:
+    wav = Wav(duration_s=0.5, channels=2, bits=24, chunks_before_fmt=[(b"LIST", b"x" * 101)])
+    data = wav.to_bytes()
     reader = WavReader(max_duration_s=60)
-    passed = b"".join(reader.feed(data[i : i + 7]) for i in range(0, len(data), 7))
-    assert passed == data
-    assert reader.finish().frames(reader.audio_bytes) == Wav(duration_s=0.5).frames
+    pieces = [reader.feed(data[i : i + 7]) for i in range(0, len(data), 7)]
+    assert all(len(piece) % 6 == 0 for piece in pieces)
+    assert b"".join(pieces) == wav.samples()
+    assert reader.finish().frames(reader.audio_bytes) == wav.frames
+
+
+def test_what_follows_the_declared_data_is_never_passed_on() -> None:
+    """A second data chunk, a late fmt, junk: only the first data chunk's frames are audio."""
+    wav = Wav(duration_s=0.25, channels=1, bits=16)
+    trailing = riff_chunk(b"data", b"\x7f" * 44_100) + riff_chunk(b"fmt ", Wav(channels=2).fmt_chunk()) + b"junk"
+    reader = WavReader(max_duration_s=1)
+    passed = reader.feed(wav.to_bytes() + trailing)
+    assert passed == wav.samples()
+    assert reader.audio_bytes == len(wav.samples())
+
+
+def test_less_than_a_millisecond_of_audio_is_invalid() -> None:
+    reader = WavReader(max_duration_s=1)
+    reader.feed(Wav(duration_s=0.0005, sample_rate=96_000).to_bytes())
+    with pytest.raises(InvalidWavError, match="less than 1 ms"):
+        reader.finish()
+
+
+def test_a_partial_last_frame_is_not_passed_on() -> None:
+    wav = Wav(duration_s=0.01, channels=2, bits=16)
+    data = wav.to_bytes()
+    reader = WavReader(max_duration_s=1)
+    assert reader.feed(data[:-1]) == wav.samples()[:-4]
+
+
+@pytest.mark.parametrize(
+    ("wav", "message"),
+    [
+        (Wav(chunks_before_data=[(b"fmt ", Wav(channels=1).fmt_chunk())]), "more than one fmt"),
+        (Wav(chunks_before_fmt=[(b"JUNK", b"")] * 64), "more than 64 chunks"),
+        (Wav(chunks_before_fmt=[(b"fmt ", b"\x01\x00" * 600)]), "longer than 1024"),
+    ],
+    ids=["two-fmt", "too-many-chunks", "huge-fmt"],
+)
+def test_ambiguous_or_bloated_layouts_are_invalid(wav: Wav, message: str) -> None:
+    with pytest.raises(InvalidWavError, match=message):
+        parse_header(wav.to_bytes())
+
+
+def test_a_megabyte_of_tiny_chunks_is_refused_after_a_few() -> None:
+    """The header cost is bounded by MAX_CHUNKS, not by how many chunks a client sends."""
+    flood = riff_chunk(b"JUNK", b"") * (1024 * 1024 // 8)
+    reader = WavReader(max_duration_s=60)
+    reader.feed(b"RIFF\x00\x00\x00\x00WAVE")
+    reader.feed(flood[:512])  # 64 chunks: the most allowed
+    with pytest.raises(InvalidWavError, match="chunks"):
+        reader.feed(flood[512:1024])  # refused at the next, not a megabyte later
 
 
 def test_declared_duration_over_the_limit_is_refused_up_front() -> None:
