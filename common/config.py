@@ -50,8 +50,13 @@ class Settings(BaseSettings):
     max_duration_s: int = Field(default=3600, ge=1)
     mp3_bitrate: str = "192k"
     max_concurrent_conversions: int = Field(default_factory=available_cpus, ge=1, le=256)
-    conversion_queue_wait_s: float = Field(default=2.0, ge=0, le=60)
+    conversion_queue_wait_s: float = Field(default=30.0, ge=0, le=55)  # under nginx's proxy_send_timeout (60 s)
+    conversion_queue_length: int = Field(default=32, ge=0, le=10_000)
+    max_conversions_per_user: int = Field(default=2, ge=1, le=256)
+    upload_idle_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    min_upload_kib_s: float = Field(default=16.0, ge=0)
     conversion_timeout_s: float = Field(default=600.0, gt=0)
+    user_quota_mb: int = Field(default=1024, ge=1)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -71,6 +76,16 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def user_quota_bytes(self) -> int:
+        return self.user_quota_mb * 1024 * 1024
+
+    @property
+    def max_mp3_bytes(self) -> int:
+        """The largest MP3 MAX_DURATION_S of audio can make: its frames at the bitrate, and one more frame's slack."""
+        bytes_per_s = int(self.mp3_bitrate.removesuffix("k")) * 1000 // 8
+        return (self.max_duration_s + 1) * bytes_per_s + 4096
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,9 @@
-"""Writing a record: its row and its MP3 chunks, in one transaction."""
+"""Writing a record: its row and its MP3 chunks, in one transaction, within its owner's quota."""
 
 from typing import IO
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, func, select, text
+from sqlmodel import Session, col
 
 from common.models import CHUNK_BYTES, Record
 from common.pgcopy import ChunkRowsSource, psycopg2_connection
@@ -13,10 +13,38 @@ COPY_CHUNKS = "COPY record_chunks (record_id, seq, data) FROM STDIN (FORMAT bina
 COPY_READ_BYTES = 1024 * 1024
 
 
-def store_record(engine: Engine, record: Record, mp3: IO[bytes]) -> None:
-    """Insert `record` and the bytes of `mp3` (read from its current position) together, or nothing."""
+class QuotaExceededError(Exception):
+    """The user's records would take more than their quota."""
+
+
+def used_bytes(session: Session, user_id: int) -> int:
+    """What `user_id`'s records take, MP3 bytes summed (one indexed scan of their rows)."""
+    total = session.execute(
+        select(func.coalesce(func.sum(col(Record.size_bytes)), 0)).where(col(Record.user_id) == user_id)
+    ).scalar_one()
+    return int(total)
+
+
+def check_quota(engine: Engine, user_id: int, quota_bytes: int) -> None:
+    """Refuse, before converting anything, an upload from a user whose quota is already full."""
+    with Session(engine) as session:
+        if used_bytes(session, user_id) >= quota_bytes:
+            raise QuotaExceededError
+
+
+def store_record(engine: Engine, record: Record, mp3: IO[bytes], quota_bytes: int | None = None) -> None:
+    """Insert `record` and the bytes of `mp3` (read from its current position) together, or nothing.
+
+    With `quota_bytes`, the user's records, this one included, must fit in it
+    (QuotaExceededError). The check and the insert hold a transaction-scoped
+    advisory lock on the user, so concurrent uploads cannot both squeeze in.
+    """
     # The caller still reads `record` (its id, for the link) after the commit.
     with Session(engine, expire_on_commit=False) as session:
+        if quota_bytes is not None:
+            session.execute(text("SELECT pg_advisory_xact_lock(:user_id)"), {"user_id": record.user_id})
+            if used_bytes(session, record.user_id) + record.size_bytes > quota_bytes:
+                raise QuotaExceededError
         session.add(record)
         session.flush()
         # The chunks go in by binary COPY on the same connection, in the same transaction.

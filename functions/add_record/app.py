@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing
 from urllib.parse import urlencode
 
 from sqlalchemy import Engine
@@ -24,11 +24,12 @@ from starlette.routing import Route
 from common.config import Settings
 from common.models import Record, RecordCreated
 from common.problems import Problem, retry_later
-from common.records import store_record
+from common.records import QuotaExceededError, check_quota, store_record
 from common.web import create_app, engine_of, settings_of
 
+from .admission import Admission
 from .auth import Credentials, authenticate, bearer_token
-from .convert import Conversion, ConversionError, Mp3, converting, ffmpeg_arguments
+from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
 from .names import clean_file_name
 from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_events
 from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, WavReader
@@ -36,22 +37,12 @@ from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, 
 logger = logging.getLogger("records.add_record")
 
 
-def conversion_slots(settings: Settings, _engine: Engine) -> dict[str, object]:
-    return {"conversion_slots": asyncio.Semaphore(settings.max_concurrent_conversions)}
+#: A form whose file comes before its credentials: this much of the file is held until they arrive.
+UNAUTHENTICATED_PREFIX_BYTES = 1024 * 1024
 
 
-@asynccontextmanager
-async def conversion_slot(request: Request) -> AsyncIterator[None]:
-    """One of the process's conversion slots, waited for briefly; 503 when none frees up."""
-    slots: asyncio.Semaphore = request.state.conversion_slots
-    try:
-        await asyncio.wait_for(slots.acquire(), settings_of(request).conversion_queue_wait_s)
-    except TimeoutError:
-        raise retry_later("Every converter is busy; try again shortly.") from None
-    try:
-        yield
-    finally:
-        slots.release()
+def admission(settings: Settings, _engine: Engine) -> dict[str, object]:
+    return {"admission": Admission(settings)}
 
 
 def record_url(request: Request, settings: Settings, record_id: uuid.UUID, user_id: int) -> str:
@@ -61,19 +52,29 @@ def record_url(request: Request, settings: Settings, record_id: uuid.UUID, user_
 
 
 class Upload:
-    """One request's walk through the stages; `run` returns the stored record."""
+    """One request's walk through the stages; `run` returns the stored record.
+
+    Nothing holds a converter before the uploader is authenticated: a raw body
+    and a form whose credentials come first are authenticated at the file's
+    first byte. A form whose file comes first is held, up to
+    UNAUTHENTICATED_PREFIX_BYTES, until its credentials arrive after it; a
+    longer one is refused with 422.
+    """
 
     def __init__(self, request: Request, settings: Settings) -> None:
         self.request = request
         self.settings = settings
+        self.admission: Admission = request.state.admission
         self.credentials = Credentials(request.query_params.get("user_id"), bearer_token(request.headers))
         self.user_id: int | None = None
         self.filename: str | None = None
         self.reader = WavReader(settings.max_duration_s)
 
-    async def authenticate(self) -> None:
+    async def authenticate(self) -> int:
         if self.user_id is None:
             self.user_id = await authenticate(engine_of(self.request), self.credentials)
+            await run_in_threadpool(check_quota, engine_of(self.request), self.user_id, self.settings.user_quota_bytes)
+        return self.user_id
 
     def take_field(self, event: FieldValue) -> None:
         if event.name == "user_id":
@@ -87,42 +88,69 @@ class Upload:
             async with asyncio.timeout(self.settings.conversion_timeout_s):
                 wav, mp3 = await self.convert(events, stack)
             record = self.describe(wav, mp3)
-            await run_in_threadpool(store_record, engine_of(self.request), record, mp3.spool)
+            quota = self.settings.user_quota_bytes
+            await run_in_threadpool(store_record, engine_of(self.request), record, mp3.spool, quota)
             return record
 
     async def convert(self, events: AsyncIterator[Event], stack: AsyncExitStack) -> tuple[WavFormat, Mp3]:
-        # Fields before the file. Authenticate before converting a byte when we
-        # can: always for a raw body, for a form whose credentials came first.
+        file_data = await self.until_the_file(events)
+        if file_data is None:  # the file came first: hold a prefix of it until the credentials arrive
+            held = await self.hold_prefix(events)
+            await self.authenticate()
+            file_data = iter_once(held)
+        else:
+            await self.authenticate()
+        conversion: Conversion | None = None
+        async for data in file_data:  # up to the first audio: the header
+            if audio := self.reader.feed(data):
+                conversion = await self.start_conversion(stack)
+                await conversion.write(audio)
+                break
+        if conversion is not None:  # a converter is held from here on: the upload must keep moving
+            async for data in self.admission.paced(file_data, len):
+                await conversion.write(self.reader.feed(data))
+        wav = self.reader.finish()
+        # The rest of the form (fields after the file) is read to its end, for its errors, and ignored.
+        async for _ in events:
+            pass
+        assert conversion is not None  # a header that parses has been passed on
+        return wav, await conversion.finish()
+
+    async def until_the_file(self, events: AsyncIterator[Event]) -> AsyncIterator[bytes] | None:
+        """Read fields up to the file; its data, or None when credentials may still follow it."""
         async for event in events:
             if isinstance(event, FieldValue):
                 self.take_field(event)
             elif isinstance(event, FileStart):
                 self.filename = event.filename
                 if not event.fields_may_follow or (self.credentials.user_id and self.credentials.token):
-                    await self.authenticate()
-                break
-        conversion: Conversion | None = None
-        async for event in events:
-            if isinstance(event, FileEnd):
-                break
-            if isinstance(event, FileData) and (data := self.reader.feed(event.data)):
-                if conversion is None:
-                    conversion = await self.start_conversion(stack)
-                await conversion.write(data)
-        wav = self.reader.finish()
-        # Fields after the file (some clients order the form that way).
+                    return file_bytes(events)
+                return None
+        return iter_once(b"")
+
+    async def hold_prefix(self, events: AsyncIterator[Event]) -> bytes:
+        held = bytearray()
+        async for data in file_bytes(events):
+            held += data
+            if len(held) > UNAUTHENTICATED_PREFIX_BYTES:
+                raise Problem(
+                    422,
+                    f"Send user_id and access_token before the file: a file over {UNAUTHENTICATED_PREFIX_BYTES} "
+                    "bytes is not held for credentials that come after it.",
+                    errors=[{"field": "file", "message": "comes before the credentials"}],
+                )
         async for event in events:
             if isinstance(event, FieldValue):
                 self.take_field(event)
-        await self.authenticate()
-        assert conversion is not None  # a header that parses has been passed on
-        return wav, await conversion.finish()
+        return bytes(held)
 
     async def start_conversion(self, stack: AsyncExitStack) -> Conversion:
         wav = self.reader.format
         assert wav is not None
-        await stack.enter_async_context(conversion_slot(self.request))
-        return await stack.enter_async_context(converting(ffmpeg_arguments(wav, self.settings.mp3_bitrate)))
+        assert self.user_id is not None
+        await stack.enter_async_context(self.admission.slot(self.user_id))
+        arguments = ffmpeg_arguments(wav, self.settings.mp3_bitrate)
+        return await stack.enter_async_context(converting(arguments, self.settings.max_mp3_bytes))
 
     def describe(self, wav: WavFormat, mp3: Mp3) -> Record:
         assert self.user_id is not None
@@ -139,6 +167,19 @@ class Upload:
         )
 
 
+async def file_bytes(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """The file part's data, up to its end."""
+    async for event in events:
+        if isinstance(event, FileEnd):
+            return
+        if isinstance(event, FileData):
+            yield event.data
+
+
+async def iter_once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def add_record(request: Request) -> Response:
     settings = settings_of(request)
     if "access_token" in request.query_params:
@@ -153,6 +194,13 @@ async def add_record(request: Request) -> Response:
         raise Problem(422, f"The WAV is invalid: {exc}.", errors=[{"field": "file", "message": str(exc)}]) from None
     except TooLongError as exc:
         raise Problem(413, f"The WAV is too long: {exc}.") from None
+    except QuotaExceededError:
+        quota = settings.user_quota_mb
+        # 403, as storage services answer it: the request is fine, this user may not store more.
+        raise Problem(403, f"Your recordings would take more than your {quota} MB of storage.") from None
+    except Mp3TooLargeError as exc:
+        logger.warning("%s", exc)
+        raise Problem(413, "The recording makes a larger MP3 than MAX_DURATION_S allows.") from None
     except ConversionError as exc:
         logger.warning("conversion failed: %s", exc)
         if exc.returncode is not None and exc.returncode < 0:
@@ -175,7 +223,7 @@ routes = [Route("/record", add_record, methods=["POST"])]
 
 
 def build(settings: Settings | None = None) -> Starlette:
-    return create_app("add_record", routes, settings, state=conversion_slots)
+    return create_app("add_record", routes, settings, state=admission)
 
 
 app = build()

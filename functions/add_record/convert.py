@@ -42,6 +42,10 @@ STDERR_KEPT_BYTES = 4096
 SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
 
+class Mp3TooLargeError(Exception):
+    """ffmpeg wrote more than the MP3 of the longest allowed recording could be; it was stopped."""
+
+
 class ConversionError(Exception):
     """ffmpeg exited with an error; `stderr` is its last words, for the log only."""
 
@@ -142,9 +146,12 @@ class Mp3:
 
 
 @contextlib.asynccontextmanager
-async def converting(arguments: list[str]) -> AsyncIterator["Conversion"]:
-    """Start ffmpeg; on leaving, however that happens, it is killed if still running and reaped."""
-    conversion = await Conversion.start(arguments)
+async def converting(arguments: list[str], max_mp3_bytes: int) -> AsyncIterator["Conversion"]:
+    """Start ffmpeg; on leaving, however that happens, it is killed if still running and reaped.
+
+    An MP3 that grows past `max_mp3_bytes` stops the conversion (Mp3TooLargeError).
+    """
+    conversion = await Conversion.start(arguments, max_mp3_bytes)
     try:
         yield conversion
     finally:
@@ -154,8 +161,9 @@ async def converting(arguments: list[str]) -> AsyncIterator["Conversion"]:
 class Conversion:
     """A running ffmpeg: `write` WAV bytes, then `finish` for the MP3. Use through `converting`."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, max_mp3_bytes: int) -> None:
         self._process = process
+        self._max_mp3_bytes = max_mp3_bytes
         self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
         self._digest = hashlib.sha256()
         self._size = 0
@@ -164,7 +172,7 @@ class Conversion:
         self._readers = asyncio.gather(self._collect_stdout(), self._collect_stderr())
 
     @classmethod
-    async def start(cls, arguments: list[str]) -> "Conversion":
+    async def start(cls, arguments: list[str], max_mp3_bytes: int) -> "Conversion":
         process = await asyncio.create_subprocess_exec(
             *arguments,
             stdin=asyncio.subprocess.PIPE,
@@ -181,7 +189,7 @@ class Conversion:
         if pipe is not None:
             with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size when not root
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process)
+        return cls(process, max_mp3_bytes)
 
     @property
     def pid(self) -> int:
@@ -192,9 +200,12 @@ class Conversion:
         while chunk := await self._process.stdout.read(READ_BYTES):
             if len(self._head) < 4:
                 self._head += chunk[:4]
+            self._size += len(chunk)
+            if self._size > self._max_mp3_bytes:
+                self._process.kill()
+                return
             self._spool.write(chunk)
             self._digest.update(chunk)
-            self._size += len(chunk)
 
     async def _collect_stderr(self) -> None:
         assert self._process.stderr is not None
@@ -202,9 +213,11 @@ class Conversion:
             self._stderr += chunk
             del self._stderr[:-STDERR_KEPT_BYTES]
 
-    async def _failure(self) -> ConversionError:
+    async def _failure(self) -> ConversionError | Mp3TooLargeError:
         returncode = await self._process.wait()
         await self._readers
+        if self._size > self._max_mp3_bytes:
+            return Mp3TooLargeError(f"ffmpeg's MP3 passed {self._max_mp3_bytes} bytes")
         return ConversionError(returncode, self._stderr.decode(errors="replace"))
 
     async def write(self, data: bytes) -> None:
@@ -225,8 +238,8 @@ class Conversion:
             await self._process.stdin.wait_closed()
         returncode = await self._process.wait()
         await self._readers
-        if returncode != 0 or self._size == 0:
-            raise ConversionError(returncode, self._stderr.decode(errors="replace"))
+        if returncode != 0 or self._size == 0 or self._size > self._max_mp3_bytes:
+            raise await self._failure()
         self._spool.seek(0)
         return Mp3(self._spool, self._size, self._digest.digest(), read_frame_header(self._head))
 

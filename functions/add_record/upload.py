@@ -64,6 +64,13 @@ def upload_events(request: Request, limit: int) -> AsyncGenerator[Event, None]:
         return _multipart_events(request, boundary, limit)
     if content_type in RAW_MEDIA_TYPES:
         return _raw_events(request, limit)
+    if content_type == "application/x-www-form-urlencoded":
+        # A form, but one that cannot carry a file: the form is incomplete, not of the wrong type.
+        raise Problem(
+            422,
+            "The form has no field 'file': send it as multipart/form-data (fields user_id, access_token, file).",
+            errors=[_file_error("missing: a form with a file is multipart/form-data")],
+        )
     raise Problem(
         415,
         "Send the WAV as multipart/form-data (fields user_id, access_token, file) "

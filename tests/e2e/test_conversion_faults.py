@@ -32,12 +32,12 @@ def ffmpeg_of(function: Function) -> list[psutil.Process]:
 class RawUpload:
     """A raw-body upload over a bare socket, so the test decides when each byte is sent."""
 
-    def __init__(self, function: Function, user: tuple[int, str], wav: bytes) -> None:
+    def __init__(self, function: Function, user: tuple[int, str], wav: bytes, content_type: str = "audio/wav") -> None:
         self.wav = wav
         self.connection = socket.create_connection(("127.0.0.1", function.port), timeout=30)
         self.connection.sendall(
             f"POST /record?user_id={user[0]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {user[1]}\r\nContent-Type: audio/wav\r\n"
+            f"Authorization: Bearer {user[1]}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(wav)}\r\n\r\n".encode()
         )
 
@@ -101,3 +101,62 @@ def test_client_gone_quiet_is_cut_off_at_the_timeout(add_record: Function, uploa
     upload.send(wav[:100_000])  # then nothing more, for longer than the timeout
     assert_retry_later(*upload.response())
     assert wait_for(lambda: not ffmpeg_of(add_record))
+
+
+@pytest.fixture(scope="module")
+def one_converter(database_url: str) -> Iterator[Function]:
+    """add_record with one converter, no queue, and a short idle limit."""
+    with serve_function(
+        "add_record", MAX_CONCURRENT_CONVERSIONS="1", CONVERSION_QUEUE_LENGTH="0", UPLOAD_IDLE_TIMEOUT_S="1"
+    ) as function:
+        yield function
+
+
+def stored_whole(function: Function, user: tuple[int, str]) -> bool:
+    wav = Wav(duration_s=0.2).to_bytes()
+    upload = RawUpload(function, user, wav)
+    upload.send(wav)
+    return upload.response()[0] == 201
+
+
+def test_a_stalled_upload_frees_its_converter(one_converter: Function, uploader: tuple[int, str]) -> None:
+    wav = Wav(duration_s=30).to_bytes()
+    upload = RawUpload(one_converter, uploader, wav)
+    upload.send(wav[:100_000])  # then nothing
+    assert wait_for(lambda: ffmpeg_of(one_converter)), "ffmpeg never started"
+    assert upload.response()[0] == 408
+    assert wait_for(lambda: not ffmpeg_of(one_converter))
+    assert stored_whole(one_converter, uploader)
+
+
+def test_a_trickle_frees_its_converter(one_converter: Function, uploader: tuple[int, str]) -> None:
+    """2 bytes every half second: never idle for the limit, far under the minimum rate."""
+    wav = Wav(duration_s=30).to_bytes()
+    upload = RawUpload(one_converter, uploader, wav)
+    upload.send(wav[:10_000])
+    stop = threading.Event()
+
+    def trickle() -> None:
+        for offset in range(10_000, len(wav), 2):
+            if stop.wait(0.5):
+                return
+            upload.send(wav[offset : offset + 2])
+
+    threading.Thread(target=trickle, daemon=True).start()
+    try:
+        assert upload.response()[0] == 408
+    finally:
+        stop.set()
+    assert stored_whole(one_converter, uploader)
+
+
+def test_an_anonymous_form_holds_no_converter(one_converter: Function, uploader: tuple[int, str]) -> None:
+    """The file first, credentials promised after it, sent at a trickle: a real upload still gets through."""
+    wav = Wav(duration_s=30).to_bytes()
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    form = head + wav + b"\r\n--b--\r\n"
+    anonymous = RawUpload(one_converter, (uploader[0], "not-a-token"), form, "multipart/form-data; boundary=b")
+    anonymous.send(form[:50_000])
+    assert not ffmpeg_of(one_converter)
+    assert stored_whole(one_converter, uploader)
+    anonymous.connection.close()

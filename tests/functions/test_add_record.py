@@ -1,5 +1,7 @@
 """POST /record through the add_record function's own app (Starlette's TestClient)."""
 
+import asyncio
+import concurrent.futures
 import hashlib
 import math
 import re
@@ -15,8 +17,11 @@ from starlette.testclient import TestClient
 from common.config import Settings
 from common.models import CHUNK_BYTES, Record, RecordChunk
 from common.security import new_access_token
+from functions.add_record.convert import Mp3TooLargeError, converting, ffmpeg_arguments
+from functions.add_record.wav import WavFormat
+from scripts.seed import create_user, seed_record
 from tests.audio import Wav, durations_match, probe_mp3
-from tests.conftest import build_function
+from tests.conftest import build_function, record_count
 from tests.problems import assert_problem
 
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
@@ -336,10 +341,10 @@ def test_recording_over_the_duration_limit_is_413(small_client: TestClient, user
     assert_problem(post_raw(small_client, user, streaming), 413)
 
 
-def test_busy_converters_answer_503_with_retry_after(settings: Settings, user: tuple[int, str]) -> None:
-    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
+def test_a_full_queue_answers_503_with_retry_after(settings: Settings, user: tuple[int, str]) -> None:
+    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_length=0)
     with TestClient(app) as client:
-        slots = client.app_state["conversion_slots"]
+        slots = client.app_state["admission"].slots
         assert client.portal is not None
         client.portal.call(slots.acquire)  # a conversion that never ends
         response = post_raw(client, user, Wav().to_bytes())
@@ -347,6 +352,90 @@ def test_busy_converters_answer_503_with_retry_after(settings: Settings, user: t
         assert int(response.headers["retry-after"]) > 0
         client.portal.call(slots.release)
         assert post_raw(client, user, Wav().to_bytes()).status_code == 201
+
+
+def test_a_long_wait_in_the_queue_answers_503(settings: Settings, user: tuple[int, str]) -> None:
+    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        client.portal.call(client.app_state["admission"].slots.acquire)
+        assert_problem(post_raw(client, user, Wav().to_bytes()), 503)
+
+
+def test_an_honest_burst_from_one_user_queues_and_every_upload_succeeds(settings: Settings, engine: Engine) -> None:
+    """16 at once, two converters, at most one per user at a time: all 201, none refused."""
+    user = create_user(engine, "burst")
+    app = build_function("add_record", settings, max_concurrent_conversions=2, max_conversions_per_user=1)
+    wav = Wav(duration_s=2, sample_rate=8_000, channels=1).to_bytes()
+    with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: post_raw(client, user, wav).status_code, range(16)))
+    assert statuses == [201] * 16
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_an_unauthenticated_upload_never_takes_a_converter(settings: Settings, user: tuple[int, str]) -> None:
+    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_length=0)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        client.portal.call(client.app_state["admission"].slots.acquire)  # none free: taking one would be 503
+        wrong = post_raw(client, (user[0], new_access_token()), Wav().to_bytes())
+        assert_problem(wrong, 401)
+
+
+def test_a_form_whose_small_file_comes_before_the_credentials_is_held_and_stored(
+    client: TestClient, user: tuple[int, str]
+) -> None:
+    body = multipart([
+        ("file", "late.wav", Wav(duration_s=0.2).to_bytes()),
+        ("user_id", None, str(user[0]).encode()),
+        ("access_token", None, user[1].encode()),
+    ])  # fmt: skip
+    assert post_multipart(client, (user[0], ""), body).status_code == 201
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_a_form_whose_large_file_comes_before_the_credentials_is_422(client: TestClient, user: tuple[int, str]) -> None:
+    body = multipart([
+        ("file", "late.wav", Wav(duration_s=10).to_bytes()),  # 1.7 MB, over the 1 MiB held
+        ("user_id", None, str(user[0]).encode()),
+        ("access_token", None, user[1].encode()),
+    ])  # fmt: skip
+    problem = assert_problem(post_multipart(client, (user[0], ""), body), 422)
+    assert "before the file" in problem["detail"]
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_a_url_encoded_form_has_no_file_and_is_422(client: TestClient, user: tuple[int, str]) -> None:
+    response = client.post("/record", data={"user_id": str(user[0]), "access_token": user[1]})
+    assert assert_problem(response, 422)["errors"][0]["field"] == "file"
+
+
+def test_a_user_over_their_quota_gets_403_and_nothing_is_stored(settings: Settings, engine: Engine) -> None:
+    user = create_user(engine, "quota")
+    seed_record(engine, user[0], b"x" * 900_000)
+    app = build_function("add_record", settings, user_quota_mb=1)
+    with TestClient(app) as client:
+        assert post_raw(client, user, Wav(duration_s=0.2).to_bytes()).status_code == 201  # fits
+        before = record_count(engine)
+        over = post_raw(client, user, Wav(duration_s=30, sample_rate=8_000, channels=1).to_bytes())  # 240 KB
+        assert "storage" in assert_problem(over, 403)["detail"]
+        assert record_count(engine) == before
+        full = create_user(engine, "full")
+        seed_record(engine, full[0], b"x" * (1024 * 1024))
+        assert_problem(post_raw(client, full, Wav(duration_s=0.1).to_bytes()), 403)  # refused before converting
+
+
+def test_an_mp3_larger_than_the_duration_limit_allows_is_stopped(settings: Settings) -> None:
+    """ffmpeg's output is capped too: a belt to wav.py's braces."""
+    wav = WavFormat("pcm", 1, 8_000, 16, 2, 44, None)
+
+    async def convert() -> None:
+        async with converting(ffmpeg_arguments(wav, "320k"), max_mp3_bytes=10_000) as conversion:
+            await conversion.write(Wav(duration_s=2, sample_rate=8_000, channels=1).samples())
+            await conversion.finish()
+
+    with pytest.raises(Mp3TooLargeError):
+        asyncio.run(convert())
 
 
 @pytest.mark.usefixtures("nothing_stored")

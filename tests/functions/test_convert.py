@@ -74,7 +74,7 @@ def test_channels_and_rates_are_only_changed_when_mp3_needs_it(
 
 def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
     async def run() -> bytes:
-        async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k")) as conversion:
+        async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k"), 10**9) as conversion:
             await conversion.write(data)
             mp3 = await conversion.finish()
             return mp3.spool.read()
@@ -118,7 +118,7 @@ def test_playlist_pointing_at_a_local_file_is_never_opened(tmp_path: Path) -> No
 
 def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k")) as conversion:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9) as conversion:
             await conversion.write(Wav(duration_s=0.2).to_bytes()[:1000])
             return conversion.pid
 
@@ -128,7 +128,7 @@ def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
 
 def test_ffmpeg_runs_below_the_priority_of_requests() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k")) as conversion:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9) as conversion:
             return os.getpriority(os.PRIO_PROCESS, conversion.pid)
 
     assert asyncio.run(run()) == FFMPEG_NICENESS

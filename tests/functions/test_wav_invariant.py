@@ -76,7 +76,7 @@ async def convert(data: bytes, splits: list[int]) -> tuple[float, bytes] | None:
         wav = reader.finish()
     except (UnsupportedWavError, InvalidWavError, TooLongError):
         return None
-    async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k")) as conversion:
+    async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k"), 10**9) as conversion:
         await conversion.write(audio)
         mp3 = await conversion.finish()
         return wav.duration_s(reader.audio_bytes), mp3.spool.read()
