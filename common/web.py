@@ -5,6 +5,7 @@ engine's life cycle, `GET /healthz`, problem responses for every error.
 """
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -55,13 +56,29 @@ class TrustedHosts(TrustedHostMiddleware):
         await self.app(scope, receive, send)
 
     def allows(self, host_header: str | None) -> bool:
-        host = (host_header or "").rpartition("@")[2]
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        hostname = hostname.lower()
+        hostname = host_name(host_header)
+        if hostname is None:
+            return False
         return any(
             hostname == pattern or (pattern.startswith("*.") and hostname.endswith(pattern[1:]))
             for pattern in self.allowed_hosts
         )
+
+
+# RFC 9110 §7.2: Host = uri-host [ ":" port ]. Of RFC 3986's uri-host, a DNS name, an IPv4
+# address or a bracketed IPv6 literal: no user info, no fragment, no percent-encoding.
+_HOST = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?))"
+    r"(?::[0-9]{0,5})?"
+)
+
+
+def host_name(host_header: str | None) -> str | None:
+    """The lower-cased name of a well-formed Host header (an IPv6 literal without its brackets); None otherwise."""
+    match = _HOST.fullmatch(host_header or "")
+    if match is None:
+        return None
+    return (match["ipv6"] or match["name"]).lower()
 
 
 def engine_of(request: Request) -> Engine:

@@ -445,6 +445,19 @@ def test_foreign_host_is_refused_before_anything_runs(client: TestClient, user: 
     assert "ALLOWED_HOSTS" in body["detail"]
 
 
+@pytest.mark.usefixtures("nothing_stored")
+@pytest.mark.parametrize(
+    "host", ["evil.example#@localhost", "x@localhost", "localhost/path", "local host", "localhost:port", "[::1"]
+)
+def test_a_malformed_host_is_refused(client: TestClient, user: tuple[int, str], host: str) -> None:
+    assert_problem(post_raw(client, user, Wav(duration_s=0.1).to_bytes(), host=host), 400)
+
+
+def test_a_well_formed_allowed_host_with_a_port_names_the_link(client: TestClient, user: tuple[int, str]) -> None:
+    response = post_raw(client, user, Wav(duration_s=0.1).to_bytes(), host="LOCALHOST:5000")
+    assert response.json()["url"].startswith("http://LOCALHOST:5000/record?id=")
+
+
 def test_public_base_url_overrides_the_host(settings: Settings, user: tuple[int, str]) -> None:
     with TestClient(build_function("add_record", settings, public_base_url="https://records.example.com/")) as client:
         response = post_raw(client, user, Wav(duration_s=0.2).to_bytes())
