@@ -107,12 +107,14 @@ def create_app(
     state: Callable[[Settings, Engine], Mapping[str, object]] | None = None,
     *,
     autocommit: bool = False,
+    check_host: bool = True,
 ) -> Starlette:
     """A function's app: `routes` plus `/healthz`, one engine for the process's life.
 
     `state` adds the function's own per-process objects, built from the settings
     and the engine, to `request.state`;
-    `autocommit` is passed to the engine (see `create_db_engine`).
+    `autocommit` is passed to the engine (see `create_db_engine`);
+    `check_host` is for functions that build links from the Host (see TrustedHosts).
     """
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -133,7 +135,7 @@ def create_app(
 
     return Starlette(
         routes=[*routes, Route(HEALTH_PATH, healthz, methods=["GET"])],
-        middleware=[Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)],
+        middleware=[Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)] if check_host else [],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

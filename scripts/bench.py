@@ -613,7 +613,13 @@ def main() -> int:
     plan = QUICK if arguments.quick else Plan()
     results = Results()
     # No rate limit here: the point is to find the service's own limits.
-    environment = {**os.environ, "MAX_UPLOAD_MB": "512", "LOG_LEVEL": "WARNING", "POST_RATE_LIMIT": "1000000r/s"}
+    environment = {
+        **os.environ,
+        "MAX_UPLOAD_MB": "512",
+        "LOG_LEVEL": "WARNING",
+        "POST_RATE_LIMIT": "1000000r/s",
+        "GET_RATE_LIMIT": "1000000r/s",
+    }
     with throwaway_database(environment, "records_bench") as database_url, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx's workers (www-data, when run as root) write the stack's download cache here

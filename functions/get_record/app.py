@@ -2,15 +2,21 @@
 
 The link is a capability: whoever holds it may download. An id that does not
 exist and an id of another user get the same 404, so links cannot be probed.
+A link is answered in one spelling only, the one add_record gives out; any
+other (an upper-case or `urn:uuid:` id, `user=01`, the parameters in another
+order or with others beside them) is redirected to it (308). The gateway
+caches that one spelling alone, so a record has one cache entry. The Host
+plays no part: a download builds no link, so any Host is served.
 """
 
 import uuid
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, PositiveInt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from common.config import Settings
@@ -40,8 +46,21 @@ def not_found() -> Problem:
     return Problem(404, "No such record for this user.")
 
 
-async def get_record(request: Request) -> Response:
+def canonical_query(request: Request) -> str:
+    """The one spelling of the link's query; 422 for a parameter given twice or not valid."""
+    for name in ("id", "user"):
+        if len(request.query_params.getlist(name)) > 1:
+            raise Problem(422, f"The parameter {name} is given more than once.", errors=[{"field": name,
+                          "message": "given more than once"}])  # fmt: skip
     query = validate(RecordQuery, dict(request.query_params))
+    return urlencode({"id": str(query.id), "user": query.user})
+
+
+async def get_record(request: Request) -> Response:
+    canonical = canonical_query(request)
+    if request.url.query != canonical:
+        return RedirectResponse(f"/record?{canonical}", status_code=308)
+    query = RecordQuery.model_validate(dict(request.query_params))
     engine = engine_of(request)
     record = await run_in_threadpool(find_record, engine, query.id, query.user)
     if record is None:
@@ -89,7 +108,7 @@ routes = [Route("/record", get_record, methods=["GET"])]
 
 def build(settings: Settings | None = None) -> Starlette:
     # Reads only, each a statement of its own.
-    return create_app("get_record", routes, settings, autocommit=True)
+    return create_app("get_record", routes, settings, autocommit=True, check_host=False)
 
 
 app = build()

@@ -145,7 +145,7 @@ def stack() -> Iterator[ComposeStack]:
             f"GATEWAY_PORT={running.gateway_port}\n"
             f"POSTGRES_PORT={running.postgres_port}\n"
             # The tests post far faster than a person; the rate limit has a test of its own.
-            "POST_RATE_LIMIT=1000000r/s\n"
+            "POST_RATE_LIMIT=1000000r/s\nGET_RATE_LIMIT=1000000r/s\n"
             # Not 127.0.0.1, which the health checks ask for: they must pass whatever this says.
             "ALLOWED_HOSTS=records.example.com,localhost\n"
         )

@@ -63,7 +63,13 @@ def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
     # Tests send many POSTs from one address; the rate limit has a test of its own.
     with open_folder("records-stack-") as state_dir:
-        running = start_stack(state_dir, database_url, TMPDIR=str(function_tmpdir), POST_RATE_LIMIT="1000000r/s")
+        running = start_stack(
+            state_dir,
+            database_url,
+            TMPDIR=str(function_tmpdir),
+            POST_RATE_LIMIT="1000000r/s",
+            GET_RATE_LIMIT="1000000r/s",
+        )
         yield running
         running.stop()
 

@@ -3,7 +3,7 @@
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -174,3 +174,31 @@ def test_other_methods_are_405_with_allow(client: TestClient, url: str, method: 
     response = client.request(method, url)
     assert_problem(response, 405)
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}  # Starlette keeps methods in a set
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda query: query.upper().replace("ID=", "id=").replace("&USER=", "&user="),
+        lambda query: query.replace("id=", "id=urn:uuid:"),
+        lambda query: query.replace("user=", "user=00"),
+        lambda query: "&".join(reversed(query.split("&"))),
+        lambda query: query + "&utm_source=mail",
+    ],
+    ids=["upper-case-id", "urn", "leading-zeros", "reordered", "extra-parameter"],
+)
+def test_another_spelling_of_a_link_is_redirected_to_the_one_spelling(
+    client: TestClient, url: str, respell: Callable[[str], str]
+) -> None:
+    path, query = url.split("?")
+    for method in ("GET", "HEAD"):
+        response = client.request(method, f"{path}?{respell(query)}", follow_redirects=False)
+        assert response.status_code == 308
+        assert response.headers["location"] == url
+
+
+@pytest.mark.parametrize("name", ["id", "user"])
+def test_a_parameter_given_twice_is_422(client: TestClient, url: str, name: str) -> None:
+    value = url.split(f"{name}=")[1].split("&")[0]
+    problem = assert_problem(client.get(f"{url}&{name}={value}"), 422)
+    assert problem["errors"][0]["field"] == name
