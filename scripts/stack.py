@@ -8,9 +8,9 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
 
     python scripts/stack.py
 
-Environment: DATABASE_URL, GATEWAY_PORT (5000), GATEWAY_STATUS_PORT (8004:
-the gateway's /healthz), REGISTER_PORT (8001), ADD_RECORD_PORT (8002),
-GET_RECORD_PORT (8003), STACK_DIR (.run: nginx's prefix; its access log is
+Environment: DATABASE_URL, GATEWAY_PORT (5000), GATEWAY_STATUS_PORT (the
+gateway's /healthz), REGISTER_PORT, ADD_RECORD_PORT, GET_RECORD_PORT (free
+ports unless set: the ready line names them), STACK_DIR (.run: nginx's prefix; its access log is
 .run/logs/access.log, its download cache .run/cache), the gateway's settings
 (nginx/defaults.env); everything else reaches the functions unchanged, as
 compose's environment would.
@@ -62,12 +62,26 @@ class Ports:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
-        defaults = {"register": 8001, "add_record": 8002, "get_record": 8003}
+        """GATEWAY_PORT, or 5000; every internal port as set, or a free one, so stacks can run side by side."""
         return cls(
             gateway=int(env.get("GATEWAY_PORT") or 5000),
-            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or 8004),
-            functions={name: int(env.get(f"{name.upper()}_PORT") or port) for name, port in defaults.items()},
+            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or free_port()),
+            functions={name: int(env.get(f"{name.upper()}_PORT") or free_port()) for name in FUNCTIONS},
         )
+
+    def describe(self) -> str:
+        """The ready line's account of them, which `Ports.described` reads back."""
+        functions = ", ".join(f"{name} on :{port}" for name, port in self.functions.items())
+        return f"http://127.0.0.1:{self.gateway}; {functions}; the gateway's /healthz on :{self.gateway_status}"
+
+    @classmethod
+    def described(cls, line: str) -> Ports:
+        gateway = re.search(r"http://127\.0\.0\.1:(\d+);", line)
+        status = re.search(r"the gateway's /healthz on :(\d+)", line)
+        assert gateway is not None
+        assert status is not None
+        functions = {name: int(port) for name, port in re.findall(r"(\w+) on :(\d+)", line) if name in FUNCTIONS}
+        return cls(int(gateway[1]), int(status[1]), functions)
 
 
 def function_command() -> list[str]:
@@ -309,7 +323,7 @@ def wait_until_ready(ports: Ports) -> None:
     if pending:
         print(f"stack: still unhealthy after {STARTUP_TIMEOUT_S} s: {', '.join(sorted(pending))}", flush=True)
     else:
-        print(f"stack: ready on http://127.0.0.1:{ports.gateway}", flush=True)
+        print(f"stack: ready on {ports.describe()}", flush=True)
 
 
 @dataclass
@@ -367,30 +381,26 @@ def free_port() -> int:
 
 
 def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
-    """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready."""
-    ports = Ports(gateway=free_port(), gateway_status=free_port(), functions={name: free_port() for name in FUNCTIONS})
-    environment = {
-        **env,
-        "GATEWAY_PORT": str(ports.gateway),
-        "GATEWAY_STATUS_PORT": str(ports.gateway_status),
-        "STACK_DIR": str(state_dir),
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.functions.items()},
-    }
+    """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready.
+
+    Only the gateway's port is chosen here; the stack picks its internal ones, and says which when ready.
+    """
+    environment = {**env, "GATEWAY_PORT": str(free_port()), "STACK_DIR": str(state_dir)}
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / "stack.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, __file__], cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
         )
-    stack = Background(process, ports, log)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while "stack: ready" not in log.read_text():
+    while not (ready := re.search(r"^stack: ready on (.*)$", log.read_text(), re.MULTILINE)):
         if process.poll() is not None or time.monotonic() > deadline:
             if process.poll() is None:
-                stack.stop()
+                process.terminate()
+                process.wait(timeout=40)
             raise RuntimeError(f"the stack did not start:\n{log.read_text()}")
         time.sleep(0.1)
-    return stack
+    return Background(process, Ports.described(ready[1]), log)
 
 
 def run(env: Mapping[str, str]) -> int:

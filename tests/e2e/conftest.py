@@ -72,6 +72,9 @@ def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
         )
         yield running
         running.stop()
+        # Whatever the tests sent, no function failed on it: an unhandled exception logs a traceback.
+        log = running.log.read_text()
+        assert "Traceback" not in log, log[log.index("Traceback") - 2000 : log.index("Traceback") + 3000]
 
 
 @pytest.fixture

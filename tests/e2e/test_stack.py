@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import psutil
 import psycopg2
 import pytest
@@ -60,3 +61,20 @@ def test_local_cluster_keeps_its_data_across_restarts(cluster_home: Path) -> Non
         connection.close()
     finally:
         cluster.stop()
+
+
+def test_two_stacks_run_side_by_side_and_say_ready_only_when_ready(database_url: str) -> None:
+    with open_folder("records-stack-") as first_dir, open_folder("records-stack-") as second_dir:
+        first = start_stack(first_dir, database_url)
+        second = start_stack(second_dir, database_url)
+        try:
+            for stack in (first, second):
+                # At "ready", every function and the gateway already answer.
+                for port in [*stack.ports.functions.values(), stack.ports.gateway_status]:
+                    assert httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                assert httpx2.post(f"{stack.base_url}/register", json={"name": "twin"}).status_code == 201
+            assert not set(first.ports.functions.values()) & set(second.ports.functions.values())
+            assert sorted(first.function_processes()) == ["add_record", "get_record", "register"]
+        finally:
+            first.stop()
+            second.stop()
