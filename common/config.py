@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
     db_startup_wait_s: float = Field(default=30, ge=0, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: One line of text, or one JSON object, per log record (compose sets json).
+    log_format: Literal["text", "json"] = "text"
 
     # Links: PUBLIC_BASE_URL wins; otherwise the Host the client used, if it is one of ALLOWED_HOSTS.
     public_base_url: AnyHttpUrl | None = None

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.db import is_unavailable
+from common.metrics import DATABASE_ERRORS
 
 logger = logging.getLogger("records.problems")
 
@@ -55,6 +57,7 @@ def problem_response(
         "title": http.HTTPStatus(status_code).phrase,
         "status": status_code,
         "detail": detail,
+        **({"request_id": request_id} if (request_id := correlation_id.get()) else {}),
         **(extensions or {}),
     }
     return ProblemResponse(body, status_code=status_code, headers=headers)
@@ -94,8 +97,10 @@ def internal_error() -> ProblemResponse:
 async def database_error_handler(request: Request, exc: Exception) -> Response:
     """An outage is the client's 503, not our bug: handled here so it is not re-raised as one."""
     if is_unavailable(exc):
+        DATABASE_ERRORS.labels("unavailable").inc()
         logger.warning("database unavailable: %s", type(exc).__name__)
         return service_unavailable("The database is not reachable right now; try again shortly.")
+    DATABASE_ERRORS.labels("other").inc()
     logger.error("database error", exc_info=exc)
     return internal_error()
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,20 +25,26 @@ from starlette.types import Receive, Scope, Send
 from common.config import Settings, get_settings
 from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, wait_for_database
 from common.logs import configure_logging
+from common.metrics import METRICS_PATH, POOLS, handle_metrics, request_metrics
 from common.problems import EXCEPTION_HANDLERS, problem_response, service_unavailable
 
 logger = logging.getLogger("records.web")
 
 HEALTH_PATH = "/healthz"
+#: Served to probes and scrapers on the function's own port; no link is built from them.
+UNCHECKED_PATHS = frozenset({HEALTH_PATH, METRICS_PATH})
+# A client's X-Request-ID is kept when it is this; any other is replaced (nginx applies the same rule).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class TrustedHosts(TrustedHostMiddleware):
     """Starlette's Host check, answering a foreign Host with a problem instead of plain text.
 
     Functions build absolute links from the Host the client used; a forged one
-    must never end up in a link. `/healthz` builds none and the gateway never
-    routes it, so it answers whatever Host a probe sends (compose's healthcheck
-    asks for 127.0.0.1, which ALLOWED_HOSTS need not name).
+    must never end up in a link. `/healthz` and `/metrics` build none and the
+    gateway never routes them, so they answer whatever Host a probe or a
+    scraper sends (compose's healthcheck asks for 127.0.0.1, which
+    ALLOWED_HOSTS need not name).
     """
 
     def __init__(self, app: Any, allowed_hosts: Sequence[str]) -> None:
@@ -46,7 +53,7 @@ class TrustedHosts(TrustedHostMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] != HEALTH_PATH
+            and scope["path"] not in UNCHECKED_PATHS
             and not self.allow_any
             and not self.allows(Headers(scope=scope).get("host"))
         ):
@@ -100,6 +107,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
+def is_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
 def create_app(
     name: str,
     routes: Sequence[BaseRoute],
@@ -117,7 +128,7 @@ def create_app(
     `check_host` is for functions that build links from the Host (see TrustedHosts).
     """
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(name, settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -128,14 +139,21 @@ def create_app(
             await run_in_threadpool(wait_for_database, engine, settings.db_startup_wait_s)
         except UNAVAILABLE_ERRORS:
             logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
+        POOLS.engines[engine] = name
         try:
             yield {"engine": engine, "settings": settings, **(state(settings, engine) if state else {})}
         finally:
+            del POOLS.engines[engine]
             engine.dispose()
 
     return Starlette(
-        routes=[*routes, Route(HEALTH_PATH, healthz, methods=["GET"])],
-        middleware=[Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)] if check_host else [],
+        routes=[*routes, Route(HEALTH_PATH, healthz, methods=["GET"]), Route(METRICS_PATH, handle_metrics)],
+        middleware=[
+            # Outermost: every response, every log line and every problem below has the request's id.
+            Middleware(CorrelationIdMiddleware, validator=is_request_id),
+            request_metrics(name, unlisted=sorted(UNCHECKED_PATHS)),
+            *([Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)] if check_host else []),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
