@@ -20,6 +20,14 @@ from typing import TypeVar
 from common.config import Settings
 from common.problems import Problem, retry_later
 
+from .metrics import (
+    CONVERSION_SECONDS,
+    CONVERSIONS_IN_FLIGHT,
+    QUEUE_CAPACITY,
+    QUEUE_LENGTH,
+    QUEUE_WAIT,
+)
+
 EventT = TypeVar("EventT")
 
 
@@ -29,6 +37,7 @@ class Admission:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.slots = asyncio.Semaphore(settings.max_concurrent_conversions)
+        QUEUE_CAPACITY.set(settings.conversion_queue_length)
         self.waiting = 0
         self._per_user: dict[int, asyncio.Semaphore] = {}
         self._users = Counter[int]()  # uploads holding or waiting for a user's semaphore
@@ -44,6 +53,8 @@ class Admission:
             raise retry_later("Every converter is busy and the queue is full; try again shortly.")
         self._users[user_id] += 1
         self.waiting += 1
+        QUEUE_LENGTH.inc()
+        waiting_since = time.monotonic()
         try:
             try:
                 async with asyncio.timeout(self.settings.conversion_queue_wait_s):
@@ -57,9 +68,15 @@ class Admission:
                 raise retry_later("Every converter is busy; try again shortly.") from None
             finally:
                 self.waiting -= 1
+                QUEUE_LENGTH.dec()
+                QUEUE_WAIT.observe(time.monotonic() - waiting_since)
+            CONVERSIONS_IN_FLIGHT.inc()
+            converting_since = time.monotonic()
             try:
                 yield
             finally:
+                CONVERSION_SECONDS.observe(time.monotonic() - converting_since)
+                CONVERSIONS_IN_FLIGHT.dec()
                 self.slots.release()
                 mine.release()
         finally:

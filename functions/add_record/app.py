@@ -30,6 +30,7 @@ from common.web import create_app, engine_of, settings_of
 from .admission import Admission
 from .auth import Credentials, authenticate, bearer_token
 from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
+from .metrics import AUDIO_SECONDS, MP3_BYTES_OUT, REJECTIONS, WAV_BYTES_IN
 from .names import clean_file_name
 from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_events
 from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, WavReader
@@ -179,6 +180,7 @@ async def file_bytes(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
         if isinstance(event, FileEnd):
             return
         if isinstance(event, FileData):
+            WAV_BYTES_IN.inc(len(event.data))
             yield event.data
 
 
@@ -187,6 +189,14 @@ async def iter_once(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def add_record(request: Request) -> Response:
+    try:
+        return await convert_and_store(request)
+    except Problem as problem:
+        REJECTIONS.labels(str(problem.status_code)).inc()
+        raise
+
+
+async def convert_and_store(request: Request) -> Response:
     settings = settings_of(request)
     if "access_token" in request.query_params:
         raise Problem(400, "The access token must not be sent in the URL; use Authorization: Bearer or the form.")
@@ -220,7 +230,10 @@ async def add_record(request: Request) -> Response:
         logger.info("client disconnected mid-upload; nothing stored")
         return Response(status_code=400)
     url = record_url(request, settings, record.id, record.user_id)
-    logger.info("stored record_id=%s user_id=%d bytes=%d", record.id, record.user_id, record.size_bytes)
+    fields = {"record_id": str(record.id), "user_id": record.user_id, "bytes": record.size_bytes}
+    logger.info("stored record_id=%s user_id=%d bytes=%d", *fields.values(), extra=fields)
+    AUDIO_SECONDS.inc(record.duration_s)
+    MP3_BYTES_OUT.inc(record.size_bytes)
     body = RecordCreated(record_id=record.id, url=url, duration_s=record.duration_s, size_bytes=record.size_bytes)
     return JSONResponse(body.model_dump(mode="json"), status_code=201, headers={"Location": url})
 

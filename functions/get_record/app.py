@@ -10,6 +10,8 @@ plays no part: a download builds no link, so any Host is served.
 """
 
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, PositiveInt
@@ -34,6 +36,7 @@ from .headers import (
     none_match,
     requested_range,
 )
+from .metrics import BYTES_SERVED, DOWNLOADS
 from .store import find_record, stream_bytes
 
 
@@ -77,6 +80,7 @@ async def get_record(request: Request) -> Response:
         "Referrer-Policy": "no-referrer",
     }
     if none_match(request.headers.get("if-none-match"), etag):
+        DOWNLOADS.labels("not_modified").inc()
         return Response(status_code=304, headers=validators)
 
     headers = validators | {
@@ -98,9 +102,18 @@ async def get_record(request: Request) -> Response:
     headers["Content-Length"] = str(byte_range.length)
 
     if request.method == "HEAD":
+        DOWNLOADS.labels("head").inc()
         return Response(status_code=status, headers=headers, media_type="audio/mpeg")
-    body = stream_bytes(engine, query.id, byte_range.start, byte_range.end)
+    DOWNLOADS.labels("ranged" if status == 206 else "full").inc()
+    body = counted(stream_bytes(engine, query.id, byte_range.start, byte_range.end))
     return StreamingResponse(body, status_code=status, headers=headers, media_type="audio/mpeg")
+
+
+async def counted(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(chunks):  # a client that leaves closes the stream below too, at once
+        async for chunk in chunks:
+            BYTES_SERVED.inc(len(chunk))
+            yield chunk
 
 
 routes = [Route("/record", get_record, methods=["GET"])]

@@ -10,7 +10,7 @@ same bytes arrived at 150 MB/s, as binary COPY at 790 MB/s.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,7 +72,7 @@ def read_slices(engine: Engine, record_id: uuid.UUID, start: int, stop: int, fir
     return sink.rows()
 
 
-async def stream_bytes(engine: Engine, record_id: uuid.UUID, start: int, end: int) -> AsyncIterator[bytes]:
+async def stream_bytes(engine: Engine, record_id: uuid.UUID, start: int, end: int) -> AsyncGenerator[bytes, None]:
     """Bytes `start` to `end` inclusive, a few chunks per query in a worker thread.
 
     The next query runs while the current batch is being sent, so the database
