@@ -17,6 +17,8 @@ from scripts.stack import ROOT, Ports, gateway_defaults, gateway_values
 
 #: Set by compose itself for the functions (the role and its password), not passed through.
 SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
+#: Compose's own default differs on purpose (README): containers log JSON, `make run` text.
+COMPOSE_DEFAULTS = {"LOG_FORMAT": "json"}
 #: Read by `make run` alone: ports and folders of local processes.
 LOCAL_ONLY = {"GATEWAY_STATUS_PORT", "REGISTER_PORT", "ADD_RECORD_PORT", "GET_RECORD_PORT", "STACK_DIR"}
 
@@ -82,7 +84,8 @@ def test_every_function_setting_reaches_the_functions_without_a_second_default()
     passed = {name for name in environment if name not in SET_BY_COMPOSE}
     assert passed == {name.upper() for name in Settings.model_fields} - SET_BY_COMPOSE
     for name in passed:
-        assert environment[name] == f"${{{name}:-}}", f"{name}: pass it as ${{{name}:-}}, the default lives in Settings"
+        expected = f"${{{name}:-{COMPOSE_DEFAULTS.get(name, '')}}}"
+        assert environment[name] == expected, f"{name}: pass it as ${{{name}:-}}, the default lives in Settings"
 
 
 def test_every_gateway_setting_reaches_nginx_without_a_second_default() -> None:
@@ -95,8 +98,10 @@ def test_compose_reads_only_documented_variables_with_the_documented_defaults() 
     table = readme_table()
     for variable, default in compose_defaults().items():
         assert variable in table, f"docker-compose.yml reads {variable}, which the README does not document"
-        if default:  # an empty default leaves it to the container (checked above)
+        if default and variable not in COMPOSE_DEFAULTS:  # an empty one leaves it to the container (above)
             assert table[variable] == default, variable
+    for variable, default in COMPOSE_DEFAULTS.items():
+        assert f"compose's default: `{default}`" in (ROOT / "README.md").read_text(), variable
 
 
 def test_make_run_takes_an_empty_variable_for_its_default() -> None:
@@ -127,6 +132,8 @@ def test_env_example_offers_every_setting_compose_reads_at_its_default() -> None
             assert example[variable].startswith("change-me"), variable
         elif table[variable].startswith("("):  # unset, or computed at start
             assert example[variable] == "", variable
+        elif variable in COMPOSE_DEFAULTS:
+            assert example[variable] == COMPOSE_DEFAULTS[variable], variable
         else:
             assert example[variable] == table[variable], variable
     assert set(example) <= set(table)

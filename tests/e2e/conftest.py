@@ -77,6 +77,15 @@ def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
         assert "Traceback" not in log, log[log.index("Traceback") - 2000 : log.index("Traceback") + 3000]
 
 
+@pytest.fixture(scope="session")
+def json_stack(database_url: str) -> Iterator[Stack]:
+    """Another stack, its functions logging JSON (LOG_FORMAT=json, as under compose)."""
+    with open_folder("records-json-") as state_dir:
+        running = start_stack(state_dir, database_url, LOG_FORMAT="json")
+        yield running
+        running.stop()
+
+
 @pytest.fixture
 def gateway(stack: Stack) -> Iterator[httpx2.Client]:
     with client(stack) as gateway_client:

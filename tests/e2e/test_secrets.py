@@ -3,13 +3,21 @@
 import time
 
 import httpx2
+import pytest
 from sqlalchemy import Engine, text
 
 from tests.audio import Wav
 from tests.e2e.conftest import Stack
 
 
-def test_tokens_appear_in_no_log_and_no_row(stack: Stack, gateway: httpx2.Client, engine: Engine) -> None:
+@pytest.mark.parametrize("stack_fixture", ["stack", "json_stack"], ids=["text-logs", "json-logs"])
+def test_tokens_appear_in_no_log_and_no_row(request: pytest.FixtureRequest, stack_fixture: str, engine: Engine) -> None:
+    stack: Stack = request.getfixturevalue(stack_fixture)
+    with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+        check_tokens_stay_secret(stack, gateway, engine)
+
+
+def check_tokens_stay_secret(stack: Stack, gateway: httpx2.Client, engine: Engine) -> None:
     body = gateway.post("/register", json={"name": "secretive"}).json()
     user_id, token = body["user_id"], body["access_token"]
     wav = Wav(duration_s=0.2).to_bytes()
