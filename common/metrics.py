@@ -22,6 +22,9 @@ DATABASE_ERRORS = Counter(
     "Database errors answered: `unavailable` (503) or `other` (500).",
     ["kind"],
 )
+# Every series from the start, at 0, so rates and alerts see it before its first event.
+for value in ["unavailable", "other"]:
+    DATABASE_ERRORS.labels(value)
 
 
 def request_metrics(function: str, unlisted: list[str]) -> Middleware:

@@ -25,3 +25,6 @@ REJECTIONS = Counter(
     "Uploads refused, by status (401, 403, 408, 413, 415, 422, 503; 429 is the gateway's, in its own figures).",
     ["status"],
 )
+# Every series from the start, at 0, so rates and alerts see it before its first event.
+for value in ["401", "403", "408", "413", "415", "422", "503"]:
+    REJECTIONS.labels(value)

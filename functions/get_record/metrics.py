@@ -10,3 +10,6 @@ DOWNLOADS = Counter(
     "Downloads answered, by kind: full (200), ranged (206), head, not_modified (304).",
     ["kind"],
 )
+# Every series from the start, at 0, so rates and alerts see it before its first event.
+for value in ["full", "ranged", "head", "not_modified"]:
+    DOWNLOADS.labels(value)

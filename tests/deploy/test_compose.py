@@ -154,9 +154,11 @@ def test_functions_start_healthy_after_migrations_and_stay_private(compose: dict
 
 
 def test_only_the_gateway_and_the_functions_share_the_functions_network(compose: dict[str, Any]) -> None:
-    """The functions trust X-Forwarded-* from any peer there (functions/Dockerfile), so no one else may be one."""
+    """The functions trust X-Forwarded-* from any peer there (functions/Dockerfile), so no one else may be one
+    but the monitoring profile's scrapers, which send none."""
     on_it = {name for name, service in compose["services"].items() if "functions" in service.get("networks", [])}
-    assert on_it == {"nginx", *FUNCTIONS}
+    assert on_it == {"nginx", *FUNCTIONS, "prometheus", "record-cache-disk"}
+    assert all(compose["services"][name]["profiles"] == ["monitoring"] for name in ("prometheus", "record-cache-disk"))
     assert compose["networks"]["functions"]["internal"] is True
     assert "database" not in compose["services"]["nginx"]["networks"]
 

@@ -419,6 +419,27 @@ def test_a_database_restart_gives_503_with_retry_after_then_recovers(stack: Comp
     assert started_at == {c: stack.inspect(c)["State"]["StartedAt"] for c in started_at}, "no function restarted"
 
 
+PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+
+
+def test_prometheus_sees_every_function_s_replicas_up(stack: ComposeStack) -> None:
+    """The monitoring profile, when its official images can be had (no registry: they must be there already)."""
+    for image in (PROMETHEUS_IMAGE, "prom/node-exporter:v1.9.1"):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
+            pytest.skip(f"{image} is not on this machine and no registry is reachable to pull it")
+    port = free_port()
+    (stack.directory / ".env").write_text((stack.directory / ".env").read_text() + f"PROMETHEUS_PORT={port}\n")
+    stack.timed("monitoring up", "--profile", "monitoring", "up", "--detach", "--wait")
+    expected = {container for name in FUNCTIONS for container in stack.containers(name)}
+    deadline = time.monotonic() + 60
+    up: set[str] = set()
+    while len(up) < len(expected) and time.monotonic() < deadline:
+        targets = httpx2.get(f"http://127.0.0.1:{port}/api/v1/targets").json()["data"]["activeTargets"]
+        up = {t["labels"]["instance"] for t in targets if t["labels"]["job"] == "functions" and t["health"] == "up"}
+        time.sleep(2)
+    assert len(up) == len(expected)
+
+
 def test_records_survive_down_and_up(stack: ComposeStack, stored: tuple[str, bytes]) -> None:
     url, mp3 = stored
     stack.timed("down", "down", "--timeout", "30")

@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 
 import httpx2
+import yaml
 
+from scripts.stack import ROOT
 from tests.audio import Wav
 from tests.e2e.conftest import Stack, wait_for
 from tests.problems import assert_problem
@@ -129,3 +131,16 @@ def test_json_logs_are_one_object_a_line_with_the_request_id(json_stack: Stack) 
     assert stored[0]["request_id"] == "json-trace-7"
     assert stored[0]["function"] == "add_record"
     assert user["access_token"] not in json_stack.log.read_text()
+
+
+def test_the_alert_rules_use_only_metrics_the_functions_serve(stack: Stack) -> None:
+    served = "\n".join(metrics(port) for port in stack.ports.functions.values())
+    rules = yaml.safe_load((ROOT / "monitoring" / "alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = {name for expression in expressions for name in re.findall(r"\brecords_\w+", expression)}
+    assert used
+    for name in used:
+        assert re.search(rf"^{name}(_bucket|_count|_sum)?[{{ ]", served, re.MULTILINE), name
+    scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert scrape["dns_sd_configs"][0]["names"] == ["register", "add_record", "get_record"]
+    assert f"UVICORN_PORT={scrape['dns_sd_configs'][0]['port']}" in (ROOT / "functions" / "Dockerfile").read_text()
