@@ -151,7 +151,9 @@ def create_app(
         middleware=[
             # Outermost: every response, every log line and every problem below has the request's id.
             Middleware(CorrelationIdMiddleware, validator=is_request_id),
-            request_metrics(name, unlisted=sorted(UNCHECKED_PATHS)),
+            request_metrics(
+                name, paths=[route.path for route in routes if isinstance(route, Route)], unlisted=UNCHECKED_PATHS
+            ),
             *([Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)] if check_host else []),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
