@@ -49,21 +49,20 @@ def not_found() -> Problem:
     return Problem(404, "No such record for this user.")
 
 
-def canonical_query(request: Request) -> str:
-    """The one spelling of the link's query; 422 for a parameter given twice or not valid."""
+def parse_query(request: Request) -> tuple[RecordQuery, str]:
+    """The link's parameters and their one spelling; 422 for a parameter given twice or not valid."""
     for name in ("id", "user"):
         if len(request.query_params.getlist(name)) > 1:
             raise Problem(422, f"The parameter {name} is given more than once.", errors=[{"field": name,
                           "message": "given more than once"}])  # fmt: skip
     query = validate(RecordQuery, dict(request.query_params))
-    return urlencode({"id": str(query.id), "user": query.user})
+    return query, urlencode({"id": str(query.id), "user": query.user})
 
 
 async def get_record(request: Request) -> Response:
-    canonical = canonical_query(request)
+    query, canonical = parse_query(request)
     if request.url.query != canonical:
         return RedirectResponse(f"/record?{canonical}", status_code=308)
-    query = RecordQuery.model_validate(dict(request.query_params))
     engine = engine_of(request)
     record = await run_in_threadpool(find_record, engine, query.id, query.user)
     if record is None:
