@@ -38,9 +38,10 @@ def with_defaults(value: str) -> str:
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
 
 
-def test_compose_file_matches_the_compose_specification() -> None:
+@pytest.mark.parametrize("path", [COMPOSE_FILE, ROOT / "monitoring" / "prometheus.compose.yaml"], ids=lambda p: p.name)
+def test_compose_files_match_the_compose_specification(path: Path) -> None:
     result = subprocess.run(
-        [VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE],
+        [VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", path],
         capture_output=True,
         text=True,
         check=False,
@@ -155,10 +156,11 @@ def test_functions_start_healthy_after_migrations_and_stay_private(compose: dict
 
 def test_only_the_gateway_and_the_functions_share_the_functions_network(compose: dict[str, Any]) -> None:
     """The functions trust X-Forwarded-* from any peer there (functions/Dockerfile), so no one else may be one
-    but the monitoring profile's scrapers, which send none."""
-    on_it = {name for name, service in compose["services"].items() if "functions" in service.get("networks", [])}
+    but the monitoring file's scrapers, which send none."""
+    monitoring = yaml.safe_load((ROOT / "monitoring" / "prometheus.compose.yaml").read_text())
+    services = {**compose["services"], **monitoring["services"]}
+    on_it = {name for name, service in services.items() if "functions" in service.get("networks", [])}
     assert on_it == {"nginx", *FUNCTIONS, "prometheus", "record-cache-disk"}
-    assert all(compose["services"][name]["profiles"] == ["monitoring"] for name in ("prometheus", "record-cache-disk"))
     assert compose["networks"]["functions"]["internal"] is True
     assert "database" not in compose["services"]["nginx"]["networks"]
 
