@@ -30,8 +30,8 @@ DATABASE_ERRORS = Counter(
     ["kind"],
 )
 # Every series from the start, at 0, so rates and alerts see it before its first event.
-for value in ["unavailable", "other"]:
-    DATABASE_ERRORS.labels(value)
+for kind in ("unavailable", "other"):
+    DATABASE_ERRORS.labels(kind)
 
 
 REQUESTS = Counter(

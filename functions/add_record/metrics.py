@@ -26,5 +26,5 @@ REJECTIONS = Counter(
     ["status"],
 )
 # Every series from the start, at 0, so rates and alerts see it before its first event.
-for value in ["401", "403", "408", "413", "415", "422", "503"]:
-    REJECTIONS.labels(value)
+for status in ("401", "403", "408", "413", "415", "422", "503"):
+    REJECTIONS.labels(status)

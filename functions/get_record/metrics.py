@@ -11,5 +11,5 @@ DOWNLOADS = Counter(
     ["kind"],
 )
 # Every series from the start, at 0, so rates and alerts see it before its first event.
-for value in ["full", "ranged", "head", "not_modified"]:
-    DOWNLOADS.labels(value)
+for kind in ("full", "ranged", "head", "not_modified"):
+    DOWNLOADS.labels(kind)
