@@ -13,9 +13,8 @@ the first UPLOAD_IDLE_TIMEOUT_S, frees the slot with a 408.
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 from common.config import Settings
 from common.problems import Problem, retry_later
@@ -27,8 +26,6 @@ from .metrics import (
     QUEUE_LENGTH,
     QUEUE_WAIT,
 )
-
-EventT = TypeVar("EventT")
 
 
 class Admission:
@@ -84,8 +81,8 @@ class Admission:
             if not self._users[user_id]:
                 del self._users[user_id], self._per_user[user_id]
 
-    async def paced(self, events: AsyncIterator[EventT], size_of: Callable[[EventT], int]) -> AsyncIterator[EventT]:
-        """`events`, as long as the upload keeps moving; 408 when it stalls or crawls."""
+    async def paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """`chunks` of the upload, as long as they keep coming; 408 when they stall or crawl."""
         idle_s = self.settings.upload_idle_timeout_s
         floor = self.settings.min_upload_kib_s * 1024
         started = time.monotonic()
@@ -93,16 +90,16 @@ class Admission:
         while True:
             try:
                 async with asyncio.timeout(idle_s):
-                    event = await anext(events)
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except TimeoutError:
                 raise stalled(f"no data arrived for {idle_s:g} s") from None
-            received += size_of(event)
+            received += len(chunk)
             elapsed = time.monotonic() - started
             if elapsed > idle_s and received < floor * elapsed:
                 raise stalled(f"it arrived at under {self.settings.min_upload_kib_s:g} KiB/s")
-            yield event
+            yield chunk
 
 
 def stalled(why: str) -> Problem:

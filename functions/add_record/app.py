@@ -102,11 +102,8 @@ class Upload:
     async def convert(self, events: AsyncIterator[Event], stack: AsyncExitStack) -> tuple[WavFormat, Mp3]:
         file_data = await self.until_the_file(events)
         if file_data is None:  # the file came first: hold a prefix of it until the credentials arrive
-            held = await self.hold_prefix(events)
-            await self.authenticate()
-            file_data = iter_once(held)
-        else:
-            await self.authenticate()
+            file_data = iter_once(await self.hold_prefix(events))
+        await self.authenticate()
         conversion: Conversion | None = None
         async for data in file_data:  # up to the first audio: the header
             if audio := self.reader.feed(data):
@@ -114,7 +111,7 @@ class Upload:
                 await conversion.write(audio)
                 break
         if conversion is not None:  # a converter is held from here on: the upload must keep moving
-            async for data in self.admission.paced(file_data, len):
+            async for data in self.admission.paced(file_data):
                 await conversion.write(self.reader.feed(data))
         wav = self.reader.finish()
         # The rest of the form (fields after the file) is read to its end, for its errors, and ignored.
