@@ -18,12 +18,14 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
     Uuid,
     func,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -58,7 +60,7 @@ class User(UserBase, table=True):
     __tablename__ = "users"
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
-    token_sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    token_sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True, index=True))
     created_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -76,11 +78,11 @@ class Record(SQLModel, table=True):
     """An MP3 and what is known about it; its bytes live in `record_chunks`."""
 
     __tablename__ = "records"
+    # A user's records, newest first, one index range scan per page (migration 0004).
+    __table_args__ = (Index("ix_records_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")),)
 
     id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
-    user_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    )
+    user_id: int = Field(sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
     original_name: str = Field(sa_column=Column(String(FILE_NAME_MAX_LENGTH), nullable=False))
     size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     duration_s: float = Field(sa_column=Column(Double, nullable=False))

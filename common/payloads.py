@@ -61,6 +61,25 @@ async def read_json(request: Request, limit: int) -> object:
         raise Problem(400, f"The body is not valid JSON: {exc}.") from None
 
 
+def validate_query(model: type[ModelT], request: Request) -> ModelT:
+    """The query string's parameters named by `model`'s fields, validated; 422 for one given twice.
+
+    Parameters the model does not name are ignored.
+    """
+    data: dict[str, str] = {}
+    for name in model.model_fields:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise Problem(
+                422,
+                f"The parameter {name} is given more than once.",
+                errors=[{"field": name, "message": "given more than once"}],
+            )
+        if values:
+            data[name] = values[0]
+    return validate(model, data)
+
+
 def validate(model: type[ModelT], data: object) -> ModelT:
     """`data` as `model`, or a 422 whose `errors` name each offending field."""
     try:

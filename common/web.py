@@ -119,13 +119,15 @@ def create_app(
     *,
     autocommit: bool = False,
     check_host: bool = True,
+    middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """A function's app: `routes` plus `/healthz`, one engine for the process's life.
 
     `state` adds the function's own per-process objects, built from the settings
     and the engine, to `request.state`;
     `autocommit` is passed to the engine (see `create_db_engine`);
-    `check_host` is for functions that build links from the Host (see TrustedHosts).
+    `check_host` is for functions that build links from the Host (see TrustedHosts);
+    `middleware` is the function's own, innermost.
     """
     settings = settings or get_settings()
     configure_logging(name, settings.log_level, settings.log_format)
@@ -155,6 +157,7 @@ def create_app(
                 name, paths=[route.path for route in routes if isinstance(route, Route)], unlisted=UNCHECKED_PATHS
             ),
             *([Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)] if check_host else []),
+            *middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
-from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -21,14 +20,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.auth import Credentials, authenticate, bearer_token, refuse_token_in_url
 from common.config import Settings
+from common.links import record_url
 from common.models import Record, RecordCreated
 from common.problems import Problem, retry_later
 from common.records import QuotaExceededError, check_quota, store_record
 from common.web import create_app, engine_of, settings_of
 
 from .admission import Admission
-from .auth import Credentials, authenticate, bearer_token
 from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
 from .metrics import AUDIO_SECONDS, MP3_BYTES_OUT, REJECTIONS, WAV_BYTES_IN
 from .names import clean_file_name
@@ -44,18 +44,6 @@ UNAUTHENTICATED_PREFIX_BYTES = 1024 * 1024
 
 def admission(settings: Settings, _engine: Engine) -> dict[str, object]:
     return {"admission": Admission(settings)}
-
-
-def record_url(request: Request, settings: Settings, record_id: uuid.UUID, user_id: int) -> str:
-    """`<base>/record?id=…&user=…`; the base is PUBLIC_BASE_URL, or the scheme and the Host the client used.
-
-    The Host has passed TrustedHosts; without one there is no link to give (never the socket's address).
-    """
-    host = request.headers.get("host")
-    if settings.public_base_url is None and not host:
-        raise Problem(400, "Send a Host header (or set PUBLIC_BASE_URL): the link is built from it.")
-    base = str(settings.public_base_url or f"{request.url.scheme}://{host}").rstrip("/")
-    return f"{base}/record?{urlencode({'id': str(record_id), 'user': user_id})}"
 
 
 class Upload:
@@ -195,8 +183,7 @@ async def add_record(request: Request) -> Response:
 
 async def convert_and_store(request: Request) -> Response:
     settings = settings_of(request)
-    if "access_token" in request.query_params:
-        raise Problem(400, "The access token must not be sent in the URL; use Authorization: Bearer or the form.")
+    refuse_token_in_url(request)
     upload = Upload(request, settings)
     try:
         async with aclosing(upload_events(request, settings.max_upload_bytes)) as events:

@@ -9,6 +9,7 @@ caches that one spelling alone, so a record has one cache entry. The Host
 plays no part: a download builds no link, so any Host is served.
 """
 
+import logging
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -17,12 +18,14 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, PositiveInt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.config import Settings
-from common.payloads import validate
+from common.payloads import validate_query
 from common.problems import Problem, problem_response
 from common.web import create_app, engine_of
 
@@ -37,7 +40,9 @@ from .headers import (
     requested_range,
 )
 from .metrics import BYTES_SERVED, DOWNLOADS
-from .store import find_record, stream_bytes
+from .store import RecordGoneError, find_record, stream_bytes
+
+logger = logging.getLogger("records.get_record")
 
 
 class RecordQuery(BaseModel):
@@ -51,11 +56,7 @@ def not_found() -> Problem:
 
 def parse_query(request: Request) -> tuple[RecordQuery, str]:
     """The link's parameters and their one spelling; 422 for a parameter given twice or not valid."""
-    for name in ("id", "user"):
-        if len(request.query_params.getlist(name)) > 1:
-            raise Problem(422, f"The parameter {name} is given more than once.", errors=[{"field": name,
-                          "message": "given more than once"}])  # fmt: skip
-    query = validate(RecordQuery, dict(request.query_params))
+    query = validate_query(RecordQuery, request)
     return query, urlencode({"id": str(query.id), "user": query.user})
 
 
@@ -77,6 +78,10 @@ async def get_record(request: Request) -> Response:
         # and it must not leak to other sites through Referer.
         "Cache-Control": "private",
         "Referrer-Policy": "no-referrer",
+        # For the gateway's cache alone (nginx drops it before the client): keep
+        # the file, but count it as expired from the start, so that every cached
+        # download is revalidated here first, and a deleted record is never served.
+        "X-Accel-Expires": "@1",
     }
     if none_match(request.headers.get("if-none-match"), etag):
         DOWNLOADS.labels("not_modified").inc()
@@ -115,12 +120,32 @@ async def counted(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, 
             yield chunk
 
 
+class CutShortWhenGone:
+    """A record deleted mid-download: close the connection instead of finishing the response.
+
+    The status and Content-Length are long sent; a connection closed before
+    that many bytes is how HTTP/1.1 says the body is incomplete, so no client
+    (nor the gateway's cache) takes what arrived for the whole file.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except RecordGoneError as gone:
+            logger.warning("record_id=%s was deleted mid-download; the connection is closed short", gone)
+
+
 routes = [Route("/record", get_record, methods=["GET"])]
 
 
 def build(settings: Settings | None = None) -> Starlette:
     # Reads only, each a statement of its own.
-    return create_app("get_record", routes, settings, autocommit=True, check_host=False)
+    return create_app(
+        "get_record", routes, settings, autocommit=True, check_host=False, middleware=[Middleware(CutShortWhenGone)]
+    )
 
 
 app = build()

@@ -39,6 +39,10 @@ _SLICES = sql.SQL(
 )
 
 
+class RecordGoneError(Exception):
+    """The record was deleted while its bytes were being sent."""
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     size_bytes: int
@@ -77,6 +81,8 @@ async def stream_bytes(engine: Engine, record_id: uuid.UUID, start: int, end: in
 
     The next query runs while the current batch is being sent, so the database
     and the socket work at the same time; two batches at most are in memory.
+    A record deleted meanwhile raises RecordGoneError at the first batch that
+    no longer finds its chunks: what was sent is a true prefix, never a short file.
     """
     stop, last = end + 1, end // CHUNK_BYTES
     batches = [
@@ -89,10 +95,15 @@ async def stream_bytes(engine: Engine, record_id: uuid.UUID, start: int, end: in
 
     pending = fetch(batches[0])
     try:
-        for following in [*batches[1:], None]:
+        for current, following in zip(batches, [*batches[1:], None], strict=True):
             slices = await pending
             if following is not None:
                 pending = fetch(following)
+            first, last_in_batch = current
+            expected = min(stop, (last_in_batch + 1) * CHUNK_BYTES) - max(start, first * CHUNK_BYTES)
+            if sum(map(len, slices)) != expected:
+                # Each batch is one statement, so it sees all of its chunks or none: the record is gone.
+                raise RecordGoneError(record_id)
             for data in slices:
                 yield data
     finally:

@@ -1,4 +1,4 @@
-"""The functions' database role can do what the three functions do, and nothing more."""
+"""The functions' database role can do what the five functions do, and nothing more."""
 
 from collections.abc import Iterator
 
@@ -39,7 +39,7 @@ def test_the_role_is_not_the_owner_nor_a_superuser(functions_engine: Engine) -> 
     assert tuple(row) == (FUNCTIONS_ROLE, False, False, False)
 
 
-def test_register_upload_and_download_work_as_the_role(functions_settings: Settings) -> None:
+def test_every_function_works_as_the_role(functions_settings: Settings) -> None:
     with TestClient(build_function("register", functions_settings)) as register:
         user = register.post("/register", json={"name": "granted"}).json()
     with TestClient(build_function("add_record", functions_settings)) as add_record:
@@ -53,13 +53,22 @@ def test_register_upload_and_download_work_as_the_role(functions_settings: Setti
         download = get_record.get(created.json()["url"].removeprefix("http://testserver"))
     assert download.status_code == 200
     assert len(download.content) == created.json()["size_bytes"]
+    bearer = {"Authorization": f"Bearer {user['access_token']}"}
+    with TestClient(build_function("list_records", functions_settings)) as list_records:
+        listed = list_records.get("/records", headers=bearer)
+    assert [record["record_id"] for record in listed.json()["records"]] == [created.json()["record_id"]]
+    with TestClient(build_function("delete_record", functions_settings)) as delete_record:
+        deleted = delete_record.delete(f"/record?id={created.json()['record_id']}", headers=bearer)
+    assert deleted.status_code == 204
 
 
 @pytest.mark.parametrize(
     "statement",
     [
         "UPDATE users SET name = 'mallory'",
-        "DELETE FROM records",
+        "DELETE FROM users",
+        "DELETE FROM record_chunks",
+        "UPDATE records SET user_id = 1",
         "TRUNCATE record_chunks",
         "DROP TABLE records",
         "ALTER TABLE users ADD COLUMN evil text",

@@ -1,11 +1,18 @@
-"""Who is uploading: a user id and its access token, checked against the stored digest."""
+"""Who is asking: an access token, checked against the stored digest.
+
+Uploads name the user and present its token (`authenticate`); listing and
+deleting present the token alone, and its owner is the user (`token_owner`).
+Either way a missing token, an unknown user and a wrong token get one and
+the same 401, and the token is never accepted in a URL.
+"""
 
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from common.models import User
 from common.problems import Problem
@@ -26,11 +33,18 @@ def bearer_token(headers: Headers) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def refuse_token_in_url(request: Request) -> None:
+    """400 for `?access_token=`: URLs end up in logs, histories and Referer headers."""
+    if "access_token" in request.query_params:
+        raise Problem(400, "The access token must not be sent in the URL; use Authorization: Bearer or the form.")
+
+
 def unauthorized() -> Problem:
     # One answer for a missing token, an unknown user and a wrong token: none of them is revealed.
     return Problem(
         401,
-        "A valid user_id and access_token are required (the token as a form field or Authorization: Bearer).",
+        "A valid access token is required (Authorization: Bearer <access_token>; "
+        "uploads may send user_id and access_token as form fields).",
         headers={"WWW-Authenticate": 'Bearer realm="records"'},
     )
 
@@ -58,5 +72,27 @@ async def authenticate(engine: Engine, credentials: Credentials) -> int:
     user_id = parse_user_id(credentials.user_id)
     digest = await run_in_threadpool(stored_digest, engine, user_id)
     if not token_matches(credentials.token, digest or _NO_SUCH_DIGEST) or digest is None:
+        raise unauthorized()
+    return user_id
+
+
+def owner_of_digest(engine: Engine, digest: bytes) -> int | None:
+    with Session(engine) as session:
+        return session.exec(select(User.id).where(col(User.token_sha256) == digest)).first()
+
+
+async def token_owner(request: Request, engine: Engine) -> int:
+    """The id of the user whose Bearer token this is; 401 otherwise.
+
+    The lookup is by the token's SHA-256 through a unique index. Its timing can
+    only tell about digests, which nobody can steer towards a stored one, so it
+    reveals nothing about any token (the usual way API tokens are looked up).
+    """
+    refuse_token_in_url(request)
+    token = bearer_token(request.headers)
+    if token is None:
+        raise unauthorized()
+    user_id = await run_in_threadpool(owner_of_digest, engine, hash_token(token))
+    if user_id is None:
         raise unauthorized()
     return user_id

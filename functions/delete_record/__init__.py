@@ -1,0 +1,1 @@
+"""The delete_record function."""

@@ -1,0 +1,71 @@
+"""`DELETE /record?id=<record_id>`: remove one of the caller's records, bytes and all.
+
+The caller is the owner of the Bearer token. The record's row goes in one
+statement, and its chunks with it (ON DELETE CASCADE), in the same transaction.
+An unknown id and another user's id get the same 404, as downloads do. So does
+a second DELETE of the same record: it deleted nothing, and saying 204 would
+claim it did (and make a mistyped id look deleted). The link may be sent as it
+is: a `user` parameter, when given, must be the caller's.
+
+Once this answers, the link answers 404 everywhere: the gateway asks get_record
+before serving any cached copy (nginx/includes/record-cache.conf).
+"""
+
+import logging
+import uuid
+
+from pydantic import BaseModel, PositiveInt
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from common.auth import token_owner
+from common.config import Settings
+from common.models import Record
+from common.payloads import validate_query
+from common.problems import Problem
+from common.web import create_app, engine_of
+
+logger = logging.getLogger("records.delete_record")
+
+
+class DeleteQuery(BaseModel):
+    id: uuid.UUID
+    user: PositiveInt | None = None
+
+
+def delete_owned(engine: Engine, record_id: uuid.UUID, user_id: int) -> bool:
+    """Delete the record if it is `user_id`'s; whether it was. Of concurrent calls, one alone gets True."""
+    statement = (
+        delete(Record).where(col(Record.id) == record_id, col(Record.user_id) == user_id).returning(col(Record.id))
+    )
+    with Session(engine) as session:
+        deleted = session.execute(statement).first() is not None
+        session.commit()
+    return deleted
+
+
+async def delete_record(request: Request) -> Response:
+    engine = engine_of(request)
+    user_id = await token_owner(request, engine)
+    query = validate_query(DeleteQuery, request)
+    owned = query.user in (None, user_id)
+    if not owned or not await run_in_threadpool(delete_owned, engine, query.id, user_id):
+        raise Problem(404, "No such record for this user.")
+    logger.info("deleted record_id=%s user_id=%d", query.id, user_id, extra={"record_id": str(query.id)})
+    return Response(status_code=204)
+
+
+routes = [Route("/record", delete_record, methods=["DELETE"])]
+
+
+def build(settings: Settings | None = None) -> Starlette:
+    # One statement per request: no transaction to open and close around it.
+    return create_app("delete_record", routes, settings, autocommit=True, check_host=False)
+
+
+app = build()

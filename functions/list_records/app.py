@@ -1,0 +1,104 @@
+"""`GET /records`: the caller's own records, newest first, a page at a time.
+
+The caller is the owner of the Bearer token; nobody can list another's
+records. Each page is one indexed query (see store.py), and `next` is an
+opaque cursor for the page after it, or null on the last page.
+"""
+
+import uuid
+from datetime import datetime
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from common.auth import token_owner
+from common.config import Settings
+from common.links import record_url
+from common.payloads import validate_query
+from common.problems import Problem
+from common.web import create_app, engine_of, settings_of
+
+from .cursor import InvalidCursorError, Position
+from .store import newest_records
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=64)
+
+
+class RecordListed(BaseModel):
+    record_id: uuid.UUID
+    url: str
+    original_name: str
+    duration_s: float
+    size_bytes: int
+    created_at: datetime
+
+
+class RecordsPage(BaseModel):
+    """The answer to `GET /records`."""
+
+    user_id: int
+    records: list[RecordListed]
+    next: str | None
+
+
+def parse_cursor(cursor: str | None) -> Position | None:
+    if cursor is None:
+        return None
+    try:
+        return Position.decode(cursor)
+    except InvalidCursorError:
+        raise Problem(
+            422,
+            "The cursor is not one this service gave out; start again without it.",
+            errors=[{"field": "cursor", "message": "not a cursor from a previous page"}],
+        ) from None
+
+
+async def list_records(request: Request) -> Response:
+    engine, settings = engine_of(request), settings_of(request)
+    user_id = await token_owner(request, engine)
+    query = validate_query(ListQuery, request)
+    after = parse_cursor(query.cursor)
+    records, more = await run_in_threadpool(newest_records, engine, user_id, query.limit, after)
+    page = RecordsPage(
+        user_id=user_id,
+        records=[
+            RecordListed(
+                record_id=record.record_id,
+                url=record_url(request, settings, record.record_id, user_id),
+                original_name=record.original_name,
+                duration_s=record.duration_s,
+                size_bytes=record.size_bytes,
+                created_at=record.created_at,
+            )
+            for record in records
+        ],
+        next=records[-1].position.encode() if more else None,
+    )
+    # The answer is one user's, fetched with their token: no cache may keep it.
+    headers = {"Cache-Control": "no-store", "Vary": "Authorization"}
+    if page.next is not None:
+        headers["Link"] = f'</records?{urlencode({"limit": query.limit, "cursor": page.next})}>; rel="next"'
+    return JSONResponse(page.model_dump(mode="json"), headers=headers)
+
+
+routes = [Route("/records", list_records, methods=["GET"])]
+
+
+def build(settings: Settings | None = None) -> Starlette:
+    # Reads only, each a statement of its own.
+    return create_app("list_records", routes, settings, autocommit=True)
+
+
+app = build()
