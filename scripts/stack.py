@@ -44,7 +44,7 @@ from psycopg2 import sql
 from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("register", "add_record", "get_record")
+FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/records"
 LOCAL_CLUSTER_DIR = ROOT / ".data" / "postgres"
 STARTUP_TIMEOUT_S = 60

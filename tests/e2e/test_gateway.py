@@ -81,13 +81,20 @@ def test_register_method_not_allowed(gateway: httpx2.Client) -> None:
 
 
 def test_record_refuses_other_methods_at_the_gateway(gateway: httpx2.Client) -> None:
-    for method in ("PUT", "DELETE", "PATCH"):
+    for method in ("PUT", "PATCH", "OPTIONS"):
         response = gateway.request(method, "/record")
         assert_problem(response, 405)
-        assert response.headers["allow"] == "GET, HEAD, POST"
+        assert response.headers["allow"] == "GET, HEAD, POST, DELETE"
 
 
-@pytest.mark.parametrize("path", ["/nope", "/healthz", "/register/1", "/records", "/index.html", "/docs/nope"])
+def test_records_refuses_writes_at_the_gateway(gateway: httpx2.Client) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        response = gateway.request(method, "/records")
+        assert_problem(response, 405)
+        assert response.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/healthz", "/register/1", "/records/1", "/index.html", "/docs/nope"])
 def test_unknown_paths_are_404(gateway: httpx2.Client, path: str) -> None:
     assert_problem(gateway.get(path), 404)
 
@@ -154,7 +161,13 @@ def gateway_without_functions() -> Iterator[httpx2.Client]:
 
 
 def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2.Client) -> None:
-    for method, path in [("POST", "/register"), ("POST", "/record"), ("GET", "/record")]:
+    for method, path in [
+        ("POST", "/register"),
+        ("POST", "/record"),
+        ("GET", "/record"),
+        ("GET", "/records"),
+        ("DELETE", "/record"),
+    ]:
         response = gateway_without_functions.request(method, path)
         assert_problem(response, 503)
         assert int(response.headers["retry-after"]) > 0
@@ -175,15 +188,16 @@ def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
     assert "syntax is ok" in result.stderr
 
 
-def test_a_flood_of_posts_from_one_address_gets_429() -> None:
+@pytest.mark.parametrize(("method", "path"), [("POST", "/register"), ("DELETE", "/record?id=x")])
+def test_a_flood_of_writes_from_one_address_gets_429(method: str, path: str) -> None:
     with lone_gateway(POST_RATE_LIMIT="1r/s", POST_BURST="2") as gateway:
-        statuses = [gateway.post("/register", json={"name": "x"}).status_code for _ in range(8)]
+        statuses = [gateway.request(method, path).status_code for _ in range(8)]
         assert statuses[:3] == [503, 503, 503]  # the burst passes (to a function that is down)
         assert 429 in statuses
-        limited = gateway.post("/register", json={"name": "x"})
+        limited = gateway.request(method, path)
         assert_problem(limited, 429)
         assert int(limited.headers["retry-after"]) > 0
-        assert gateway.get("/record?id=x&user=1").status_code != 429  # reads are not limited
+        assert gateway.get("/record?id=x&user=1").status_code != 429  # reads are not in this zone
 
 
 def test_a_client_that_stops_sending_its_body_is_cut_off() -> None:

@@ -1,0 +1,93 @@
+"""Listing and deleting through the gateway: a deleted record is gone everywhere, at once."""
+
+import concurrent.futures
+import os
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from sqlalchemy import Engine
+
+from common.models import CHUNK_BYTES
+from scripts.seed import create_user, seed_record
+from tests.audio import Wav
+from tests.e2e.conftest import Stack
+from tests.problems import assert_problem
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def owner(engine: Engine) -> tuple[int, str]:
+    return create_user(engine, "owner")
+
+
+def test_upload_list_download_delete_and_the_link_is_dead(gateway: httpx2.Client, owner: tuple[int, str]) -> None:
+    user_id, token = owner
+    wav = Wav(duration_s=0.5).to_bytes()
+    created = gateway.post(
+        f"/record?user_id={user_id}", headers=bearer(token), files={"file": ("memo.wav", wav, "audio/wav")}
+    ).json()
+    listed = gateway.get("/records", headers=bearer(token))
+    assert listed.status_code == 200
+    assert listed.headers["cache-control"] == "no-store"
+    [record] = listed.json()["records"]
+    assert record["url"] == created["url"]
+    assert record["original_name"] == "memo.wav"
+    link = created["url"].removeprefix(str(gateway.base_url).rstrip("/"))
+    assert gateway.get(link).status_code == 200
+    assert gateway.get(link).status_code == 200  # from the cache, revalidated
+
+    deleted = gateway.delete(f"/record?id={created['record_id']}", headers=bearer(token))
+    assert deleted.status_code == 204
+
+    assert_problem(gateway.get(link), 404)
+    assert_problem(gateway.get(link, headers={"range": "bytes=0-9"}), 404)
+    assert gateway.head(link).status_code == 404
+    assert_problem(gateway.delete(f"/record?id={created['record_id']}", headers=bearer(token)), 404)
+    assert gateway.get("/records", headers=bearer(token)).json()["records"] == []
+
+
+def test_of_concurrent_deletes_through_the_gateway_exactly_one_is_204(
+    stack: Stack, engine: Engine, owner: tuple[int, str]
+) -> None:
+    record_id = seed_record(engine, owner[0], os.urandom(1000))
+    with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+
+        def delete(_: int) -> int:
+            return gateway.delete(f"/record?id={record_id}", headers=bearer(owner[1])).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(delete, range(8)))
+    assert sorted(statuses) == [204] + [404] * 7
+
+
+def read_into(received: bytearray, chunks: Iterator[bytes]) -> None:
+    for chunk in chunks:
+        received += chunk
+
+
+def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_passed_off_whole(
+    stack: Stack, engine: Engine, owner: tuple[int, str]
+) -> None:
+    """Read slowly from get_record itself, delete, read on: the connection ends before Content-Length."""
+    data = os.urandom(160 * CHUNK_BYTES)  # 40 MB: far more than the sockets between us hold
+    record_id = seed_record(engine, owner[0], data)
+    function = f"http://127.0.0.1:{stack.ports.functions['get_record']}"
+    received = bytearray()
+    with (
+        httpx2.Client(timeout=30) as client,
+        client.stream("GET", f"{function}/record?id={record_id}&user={owner[0]}") as download,
+    ):
+        assert download.headers["content-length"] == str(len(data))
+        chunks = download.iter_raw(64 * 1024)
+        received += next(chunks)
+        with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+            assert gateway.delete(f"/record?id={record_id}", headers=bearer(owner[1])).status_code == 204
+        with pytest.raises(httpx2.RemoteProtocolError):
+            read_into(received, chunks)
+    assert len(received) < len(data)
+    assert received == data[: len(received)]  # what came is a true prefix
+    assert "was deleted mid-download" in stack.log.read_text()
