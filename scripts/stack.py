@@ -1,7 +1,7 @@
 """The local stack: the compose topology as local processes (`make run`).
 
 PostgreSQL (DATABASE_URL; else 127.0.0.1:5432; else a cluster of our own
-under .data/), the database created if missing and migrated, then the three
+under .data/), the database created if missing and migrated, then the five
 functions as uvicorn processes, run with their Docker images' own command
 lines, and nginx in front, rendered from the same template compose uses.
 honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
@@ -9,8 +9,8 @@ honcho supervises them: Ctrl-C or SIGTERM stops every process started here.
     python scripts/stack.py
 
 Environment: DATABASE_URL, GATEWAY_PORT (5000), GATEWAY_STATUS_PORT (the
-gateway's /healthz), REGISTER_PORT, ADD_RECORD_PORT, GET_RECORD_PORT (free
-ports unless set: the ready line names them), STACK_DIR (.run: nginx's prefix; its access log is
+gateway's /healthz), <FUNCTION>_PORT for each function (REGISTER_PORT, ...;
+free ports unless set: the ready line names them), STACK_DIR (.run: nginx's prefix; its access log is
 .run/logs/access.log, its download cache .run/cache), the gateway's settings
 (nginx/defaults.env); everything else reaches the functions unchanged, as
 compose's environment would.

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.compose
 OWNER_PASSWORD = "p#s?s@w:o%rd / x=="
 FUNCTIONS_PASSWORD = "a/b+c= #?@:%"
 BUILD_TIMEOUT_S = 1200
-FUNCTIONS = ("register", "add_record", "get_record")
+FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
 TIMINGS_FILE = ROOT / "test-artifacts" / "compose-timings.json"
 
 
@@ -228,6 +228,19 @@ def test_the_service_works_through_the_gateway(stack: ComposeStack, uploader: Up
         assert client.post("/register", json={"name": "x"}, headers={"Host": "127.0.0.1"}).status_code == 400
 
 
+def test_the_owner_lists_and_deletes_through_the_gateway(stack: ComposeStack, uploader: Uploader) -> None:
+    bearer = {"Authorization": f"Bearer {uploader.token}"}
+    with stack.client() as client:
+        created = uploader.raw(client, Wav(duration_s=0.5).to_bytes()).json()
+        assert client.get(created["url"]).status_code == 200  # and now in the gateway's cache
+        listed = client.get("/records", headers=bearer)
+        assert listed.status_code == 200
+        assert listed.json()["records"][0]["url"] == created["url"]
+        assert client.delete(f"/record?id={created['record_id']}", headers=bearer).status_code == 204
+        assert client.get(created["url"]).status_code == 404
+        assert client.delete(f"/record?id={created['record_id']}", headers=bearer).status_code == 404
+
+
 def test_every_service_reports_healthy(stack: ComposeStack) -> None:
     for service in [*FUNCTIONS, "db", "nginx"]:
         for container in stack.containers(service):
@@ -277,7 +290,7 @@ def test_the_owner_connects_from_the_host_with_its_awkward_password(stack: Compo
     assert {user for user, _ in sessions} == {"records_functions"}, "the functions connect as their own role"
 
 
-def test_the_functions_role_may_not_delete(stack: ComposeStack) -> None:
+def test_the_functions_role_may_not_delete_users(stack: ComposeStack) -> None:
     connection = psycopg2.connect(
         host="127.0.0.1",
         port=stack.postgres_port,
@@ -287,7 +300,7 @@ def test_the_functions_role_may_not_delete(stack: ComposeStack) -> None:
     )
     try:
         with connection.cursor() as cursor, pytest.raises(psycopg2.errors.InsufficientPrivilege):
-            cursor.execute("DELETE FROM records")
+            cursor.execute("DELETE FROM users")
     finally:
         connection.close()
 

@@ -20,7 +20,15 @@ SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
 #: Compose's own default differs on purpose (README): containers log JSON, `make run` text.
 COMPOSE_DEFAULTS = {"LOG_FORMAT": "json"}
 #: Read by `make run` alone: ports and folders of local processes.
-LOCAL_ONLY = {"GATEWAY_STATUS_PORT", "REGISTER_PORT", "ADD_RECORD_PORT", "GET_RECORD_PORT", "STACK_DIR"}
+LOCAL_ONLY = {
+    "GATEWAY_STATUS_PORT",
+    "REGISTER_PORT",
+    "ADD_RECORD_PORT",
+    "GET_RECORD_PORT",
+    "LIST_RECORDS_PORT",
+    "DELETE_RECORD_PORT",
+    "STACK_DIR",
+}
 
 
 def readme_table() -> dict[str, str]:
@@ -107,7 +115,7 @@ def test_compose_reads_only_documented_variables_with_the_documented_defaults() 
 def test_make_run_takes_an_empty_variable_for_its_default() -> None:
     ports = Ports.from_env(dict.fromkeys(["GATEWAY_PORT", "GATEWAY_STATUS_PORT", "REGISTER_PORT"], ""))
     assert ports.gateway == 5000
-    assert len({ports.gateway_status, *ports.functions.values()}) == 4  # free ones, each its own
+    assert len({ports.gateway_status, *ports.functions.values()}) == 1 + len(ports.functions)  # free ones, each its own
     assert Ports.described(ports.describe()) == ports
     assert gateway_values(ports, dict.fromkeys(gateway_defaults(), "")).items() >= gateway_defaults().items()
 
