@@ -1,7 +1,7 @@
 """A person in a real browser: Debian's chromium, driven by Playwright (no browser download).
 
-Registers, uploads a generated WAV through the page, sees the player, reads
-the link; a screenshot is kept in test-artifacts/. Conditions are polled with
+Registers, uploads generated WAVs through the page, sees the player, reads
+the link, lists, plays and deletes recordings; screenshots are kept in test-artifacts/. Conditions are polled with
 `page.evaluate` rather than `page.wait_for_function`: the latter runs its
 predicate through `eval` in the page, which the page's own CSP refuses.
 """
@@ -10,9 +10,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import Engine
 
+from scripts.seed import create_user, seed_record
 from scripts.stack import ROOT
 from tests.audio import Wav
 from tests.e2e.conftest import Stack, wait_for
@@ -22,6 +25,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # The test starts playback from a script, not a click.
+    "--autoplay-policy=no-user-gesture-required",
 ]  # fmt: skip
 ARTIFACTS = ROOT / "test-artifacts"
 SEEKABLE_TO_1_5_S = "(p => p.seekable.length > 0 && p.seekable.end(0) >= 1.5)(document.querySelector('#player'))"
@@ -98,3 +103,86 @@ def test_the_docs_render_the_api_description(browser: Browser, stack: Stack) -> 
         assert {"/register", "/record"} <= {path.strip() for path in operations}
     finally:
         page.close()
+
+
+def upload(page: Page, path: Path) -> None:
+    page.set_input_files("#file", str(path))
+    page.click("#upload-button")
+    assert wait_for(lambda: (page.text_content("#progress-text") or "").startswith("Done"), timeout_s=30)
+    page.evaluate("document.querySelector('#progress-text').textContent = ''")
+
+
+def listed_names(page: Page) -> list[str]:
+    return page.locator("#recordings .recording-name").all_text_contents()
+
+
+def test_my_recordings_list_play_delete_and_the_link_dies(page: Page, stack: Stack, tmp_path: Path) -> None:
+    register(page, "Collector")
+    for name in ("one", "two", "three"):
+        wav = tmp_path / f"{name}.wav"
+        wav.write_bytes(Wav(duration_s=1, sample_rate=22_050).to_bytes())
+        upload(page, wav)
+    assert wait_for(lambda: listed_names(page) == ["three.wav", "two.wav", "one.wav"])
+    facts = page.locator("#recordings .recording-facts").first.text_content() or ""
+    assert facts.startswith("0:01 · ")
+
+    # Play the newest: it plays through the gateway, from its link.
+    page.evaluate("document.querySelector('#recordings audio').play()")
+    assert wait_for(lambda: page.evaluate("document.querySelector('#recordings audio').currentTime > 0.2"))
+
+    second = page.locator("#recordings .recording").nth(1)
+    link = second.locator(".download").get_attribute("href") or ""
+    assert link.startswith(f"{stack.base_url}/record?id=")
+    assert httpx2.get(link).status_code == 200
+    dialogs: list[str] = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    second.locator(".delete").click()
+    assert wait_for(lambda: listed_names(page) == ["three.wav", "one.wav"])
+    assert "two.wav" in dialogs[0]
+    assert httpx2.get(link).status_code == 404
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-recordings.png"), full_page=True)
+
+    # The tab remembers who you are across a reload, until you say otherwise.
+    page.reload()
+    assert wait_for(lambda: listed_names(page) == ["three.wav", "one.wav"])
+    page.click("#forget-button")
+    assert page.is_visible("#register-form")
+    assert page.is_hidden("#recordings-step")
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_a_deletion_declined_deletes_nothing(page: Page, stack: Stack, engine: Engine) -> None:
+    user_id, token = create_user(engine, "Hesitant")
+    seed_record(engine, user_id, b"mp3", "keep.wav")
+    sign_in(page, token)
+    assert wait_for(lambda: listed_names(page) == ["keep.wav"])
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#recordings .delete").click()
+    page.reload()
+    assert wait_for(lambda: listed_names(page) == ["keep.wav"])
+
+
+def sign_in(page: Page, token: str) -> None:
+    page.fill("#sign-in-token", token)
+    page.click("#sign-in-button")
+
+
+def test_more_recordings_load_as_the_list_scrolls(page: Page, engine: Engine) -> None:
+    user_id, token = create_user(engine, "Prolific")
+    for n in range(25):
+        seed_record(engine, user_id, b"mp3", f"take {n:02}.wav")
+    sign_in(page, token)
+    assert wait_for(lambda: len(listed_names(page)) == 20)
+    page.locator("#more-button").scroll_into_view_if_needed()
+    assert wait_for(lambda: len(listed_names(page)) == 25)
+    assert listed_names(page) == [f"take {n:02}.wav" for n in reversed(range(25))]
+    assert page.is_hidden("#more-button")
+
+
+def test_an_unknown_token_is_explained_in_words(page: Page) -> None:
+    sign_in(page, "00000000-0000-4000-8000-000000000000")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not one this service knows" in (page.text_content("#error") or "")
+    assert page.is_hidden("#recordings-step")
