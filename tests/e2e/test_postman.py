@@ -8,7 +8,7 @@ from tests.audio import Wav
 from tests.e2e.conftest import Stack
 
 
-def test_the_postman_collection_registers_uploads_and_downloads(stack: Stack, tmp_path: Path) -> None:
+def test_the_postman_collection_registers_uploads_downloads_lists_and_deletes(stack: Stack, tmp_path: Path) -> None:
     (tmp_path / "memo.wav").write_bytes(Wav(duration_s=1).to_bytes())  # the collection's file field
     result = subprocess.run(
         [
@@ -21,4 +21,4 @@ def test_the_postman_collection_registers_uploads_and_downloads(stack: Stack, tm
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
-    assert "3. Download the MP3" in result.stdout
+    assert "6. Its link is dead" in result.stdout
