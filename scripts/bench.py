@@ -6,7 +6,9 @@ Starts the local stack on a throwaway database and measures:
 2. peak RSS above idle of add_record and get_record while uploading and downloading (ffmpeg apart);
 3. POST /register under wrk at concurrency 16, through nginx and straight to the function;
 4. /register latency while two long uploads convert;
-5. download throughput of a 50 MB record against nginx serving the same bytes from disk.
+5. download throughput of a 50 MB record against nginx serving the same bytes from disk, and
+   requests per second for a small cached record (each revalidated with get_record);
+6. GET /records with 100,000 records for one user, first page and deep, and DELETE /record.
 
 Writes benchmarks.md and benchmarks.json to --output (default docs/). --quick
 uses small inputs and runs in seconds; the test suite runs it so it cannot rot.
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,11 +41,13 @@ from typing import Any
 
 import httpx2
 import psutil
+import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.config import Settings
 from common.db import create_db_engine
+from functions.list_records.cursor import Position
 from scripts.seed import seed_record
 from scripts.stack import ROOT, Background, free_port, start_in_background, throwaway_database, wait_for_port
 
@@ -65,6 +70,8 @@ class Plan:
     busy_upload_seconds: int = 300
     download_mb: int = 50
     download_repeats: int = 5
+    listed_records: int = 100_000
+    deletes: int = 400
 
 
 QUICK = Plan(
@@ -76,6 +83,8 @@ QUICK = Plan(
     busy_upload_seconds=3,
     download_mb=2,
     download_repeats=1,
+    listed_records=200,
+    deletes=10,
 )
 
 
@@ -87,6 +96,7 @@ class Results:
     register: list[dict[str, Any]] = field(default_factory=list)
     register_while_converting: dict[str, Any] = field(default_factory=dict)
     download: dict[str, Any] = field(default_factory=dict)
+    owner: dict[str, Any] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     #: What varies from run to run (paths, ports, the token), and the name the report shows instead.
     aliases: dict[str, str] = field(default_factory=dict)
@@ -459,8 +469,10 @@ def bench_download(
         }
         baseline = [download_speed(f"{static_base}/record.mp3", results) for _ in repeats]
     time.sleep(1.5)  # the access log's flush interval
-    # What the gateway's cache did for each download: the first ones must miss, the rest hit.
+    # What the gateway's cache did for each download: the first ones must miss, the rest be
+    # revalidated with get_record and sent from the cache.
     statuses = Counter(stack.record_cache_statuses(since=logged_before))
+    small = small_download_rates(stack, database_url, user, plan, work, results)
     floor = statistics.median(baseline)
     results.download = {
         "gateway_cache": dict(statuses),
@@ -469,6 +481,135 @@ def bench_download(
         **{f"{name}_mb_per_s": round(statistics.median(runs)) for name, runs in measured.items()},
         **{f"{name}_ratio": round(statistics.median(runs) / floor, 3) for name, runs in measured.items()},
         "runs": {name: [round(speed) for speed in runs] for name, runs in (measured | {"nginx": baseline}).items()},
+        "small": small,
+    }
+
+
+def get_script(work: Path, name: str, method: str = "GET", token: str | None = None) -> Path:
+    script = work / f"{name}.lua"
+    lines = [f'wrk.method = "{method}"']
+    if token is not None:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def small_download_rates(
+    stack: Background, database_url: str, user: tuple[int, str], plan: Plan, work: Path, results: Results
+) -> dict[str, Any]:
+    """Requests per second for a 100 kB record: from the gateway's cache (revalidated), and from disk.
+
+    The revalidation costs a round trip to get_record per download; this is where it shows most.
+    """
+    data = os.urandom(100 * 1000)
+    engine = create_db_engine(Settings(database_url=database_url))
+    record_id = seed_record(engine, user[0], data, "small.wav")
+    engine.dispose()
+    static_root = work / "static-small"
+    static_root.mkdir(mode=0o755)
+    (static_root / "small.mp3").write_bytes(data)
+    (static_root / "small.mp3").chmod(0o644)
+    script = get_script(work, "download")
+    cached = f"{stack.base_url}/record?id={record_id}&user={user[0]}"
+    download_speed(cached, results)  # fills the cache
+    with static_nginx(static_root) as static_base:
+        results.aliases[static_base] = "$STATIC"
+        return {
+            "size_kb": 100,
+            "cached_revalidated": wrk(cached, plan.load_seconds, script, results),
+            "nginx_from_disk": wrk(f"{static_base}/small.mp3", plan.load_seconds, script, results),
+        }
+
+
+SEED_LISTED = """
+INSERT INTO records (id, user_id, original_name, size_bytes, duration_s, bitrate_kbps, sample_rate,
+                     channels, sha256, created_at)
+SELECT gen_random_uuid(), %(user_id)s, 'take ' || n || '.wav', 2880000, 120.0, 192, 44100, 2,
+       sha256(n::text::bytea), now() - n * interval '1 second'
+FROM generate_series(1, %(count)s) AS n
+"""
+
+
+def one_row(cursor: psycopg2.extensions.cursor) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
+def bench_owner(
+    stack: Background, database_url: str, user: tuple[int, str], plan: Plan, work: Path, results: Results
+) -> None:
+    """GET /records with `listed_records` records for one user (first page, and a page in the middle),
+    and DELETE /record, one record after another over one connection."""
+    owner = register_user(stack.base_url)
+    results.aliases |= {owner[1]: "$OWNER_TOKEN"}
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(SEED_LISTED, {"user_id": owner[0], "count": plan.listed_records})
+            cursor.execute("ANALYZE records")
+            cursor.execute(
+                "SELECT created_at, id FROM records WHERE user_id = %s ORDER BY created_at DESC, id DESC "
+                "OFFSET %s LIMIT 1",
+                (owner[0], plan.listed_records // 2),
+            )
+            middle_at, middle_id = one_row(cursor)
+            cursor.execute(
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM records WHERE user_id = %s "
+                "AND (created_at, id) < (%s, %s) ORDER BY created_at DESC, id DESC LIMIT 21",
+                (owner[0], middle_at, middle_id),
+            )
+            plan_json = one_row(cursor)[0][0]
+    finally:
+        connection.close()
+    cursor_text = Position(middle_at, uuid.UUID(str(middle_id))).encode()
+    results.aliases[cursor_text] = "$CURSOR"
+    script = get_script(work, "list", token=owner[1])
+    pages = {
+        "first page": f"{stack.base_url}/records?limit=20",
+        "middle page": f"{stack.base_url}/records?limit=20&cursor={cursor_text}",
+    }
+    listing = {}
+    for name, url in pages.items():
+        wrk(url, 1, script, results)  # warm up
+        listing[name] = wrk(url, plan.load_seconds, script, results)
+    scan = plan_json["Plan"]
+    while scan.get("Plans") and "Index" not in scan["Node Type"]:
+        scan = scan["Plans"][0]
+    results.owner = {
+        "records": plan.listed_records,
+        "list": listing,
+        "middle_page_plan": {
+            "node": scan["Node Type"],
+            "index": scan.get("Index Name"),
+            "execution_ms": plan_json["Execution Time"],
+        },
+        "delete": timed_deletes(stack, database_url, owner, plan),
+    }
+
+
+def timed_deletes(stack: Background, database_url: str, owner: tuple[int, str], plan: Plan) -> dict[str, Any]:
+    """DELETE of records of 1 MB (four chunks), one after another through the gateway."""
+    engine = create_db_engine(Settings(database_url=database_url))
+    data = os.urandom(2**20)
+    record_ids = [seed_record(engine, owner[0], data, "deleted.wav") for _ in range(plan.deletes)]
+    engine.dispose()
+    latencies: list[float] = []
+    with httpx2.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {owner[1]}"}) as client:
+        started = time.monotonic()
+        for record_id in record_ids:
+            before = time.perf_counter()
+            response = client.delete(f"/record?id={record_id}")
+            latencies.append((time.perf_counter() - before) * 1000)
+            if response.status_code != 204:
+                raise RuntimeError(f"DELETE answered {response.status_code}")
+        elapsed = time.monotonic() - started
+    return {
+        "deletes": plan.deletes,
+        "record_mb": 1,
+        "per_s": round(plan.deletes / elapsed),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
     }
 
 
@@ -478,6 +619,9 @@ def status(value: float, target: float, higher_is_better: bool) -> str:
 
 
 def report(results: Results, plan: Plan, quick: bool) -> str:
+    small, owner = results.download["small"], results.owner
+    first_rate, middle_rate = (owner["list"][page]["requests_per_s"] for page in ("first page", "middle page"))
+    middle_target = status(middle_rate / first_rate, 0.8, higher_is_better=True)
     lines = [
         "# Benchmarks",
         "",
@@ -573,7 +717,8 @@ def report(results: Results, plan: Plan, quick: bool) -> str:
         "curl against the same bytes served by nginx from disk (sendfile), median of "
         f"{plan.download_repeats} each. The gateway caches downloads on disk (nginx/includes/record-cache.conf): "
         "a record's first download streams from PostgreSQL through get_record while it fills the cache; "
-        "later ones are served from it. get_record alone, without the gateway, is shown for scale. "
+        "later ones are sent from it, each after get_record has answered a conditional request with 304 "
+        "(so a deleted record is never sent). get_record alone, without the gateway, is shown for scale. "
         "Target: at least 0.5×.",
         "",
         "| download | MB/s | ratio to nginx from disk | target |",
@@ -586,12 +731,46 @@ def report(results: Results, plan: Plan, quick: bool) -> str:
         f"| {results.download['function_ratio']} | – |",
         f"| nginx from disk | {results.download['nginx_from_disk_mb_per_s']} | 1 | – |",
         "",
+        f"Where the revalidation costs most, a {small['size_kb']} kB record under wrk at concurrency "
+        f"{CONCURRENCY} for {plan.load_seconds} s:",
+        "",
+        "| download | req/s | p50 | p99 | errors |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {name} | {row['requests_per_s']} | {row['p50_ms']} ms | {row['p99_ms']} ms | {row['errors']} |"
+            for name, row in (
+                ("cached, revalidated with get_record", small["cached_revalidated"]),
+                ("nginx from disk", small["nginx_from_disk"]),
+            )
+        ),
+        "",
+        f"## 6. Your recordings: list with {owner['records']:,} records, and delete",
+        "",
+        f"GET /records?limit=20 through the gateway with one user's {owner['records']:,} records, under wrk "
+        f"at concurrency {CONCURRENCY} for {plan.load_seconds} s: the first page, and the page after the "
+        "middle record (its cursor). The middle page's plan, from `EXPLAIN ANALYZE`: "
+        f"{owner['middle_page_plan']['node']} on `{owner['middle_page_plan']['index']}`, "
+        f"{owner['middle_page_plan']['execution_ms']:.2f} ms. Target: the middle page within 20% of the first.",
+        "",
+        "| page | req/s | p50 | p99 | errors | target |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {name} | {row['requests_per_s']} | {row['p50_ms']} ms | {row['p99_ms']} ms | {row['errors']} "
+            f"| {middle_target if name == 'middle page' else '–'} |"
+            for name, row in owner["list"].items()
+        ),
+        "",
+        f"DELETE /record of {owner['delete']['deletes']} records of {owner['delete']['record_mb']} MB "
+        "(four chunks each), one after another over one connection through the gateway: "
+        f"{owner['delete']['per_s']} per second, p50 {owner['delete']['p50_ms']} ms, "
+        f"p99 {owner['delete']['p99_ms']} ms.",
+        "",
         "## Commands",
         "",
         "The stack is `scripts/stack.py` (what `make run` starts) on free loopback ports and a throwaway database, "
         "with MAX_UPLOAD_MB=512 (the 30-minute WAV is 303 MB). Every external command the run used, "
         "with `$GATEWAY` the stack's nginx, `$REGISTER_FUNCTION` and `$GET_RECORD_FUNCTION` those functions' "
-        "own ports, "
+        "own ports, `$CURSOR` the middle page's cursor, "
         "`$STATIC` the nginx serving the file from disk, `$WORK` the run's temporary folder:",
         "",
         "```",
@@ -607,7 +786,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs, a few seconds: the harness's smoke test")
     parser.add_argument("--output", type=Path, default=ROOT / "docs", help="where benchmarks.md/.json go")
     parser.add_argument(
-        "--only", help="comma-separated steps to run (uploads,memory,register,busy,download); no report"
+        "--only", help="comma-separated steps to run (uploads,memory,register,busy,download,owner); no report"
     )
     arguments = parser.parse_args()
     plan = QUICK if arguments.quick else Plan()
@@ -641,6 +820,7 @@ def main() -> int:
                 ("register", lambda: bench_register(stack, plan, work, results)),
                 ("busy", lambda: bench_register_while_converting(stack, user, plan, work, results)),
                 ("download", lambda: bench_download(stack, database_url, user, plan, work, results)),
+                ("owner", lambda: bench_owner(stack, database_url, user, plan, work, results)),
             ]
             for name, step in steps:
                 if arguments.only and name not in arguments.only.split(","):

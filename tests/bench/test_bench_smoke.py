@@ -31,9 +31,16 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert busy["gateway_p99_ms"] >= 0  # the gateway logged every one of ab's requests
     download = raw["download"]
     assert min(download["cached_mb_per_s"], download["first_mb_per_s"], download["function_mb_per_s"]) > 0
-    assert download["gateway_cache"] == {"MISS": 1, "HIT": 1}  # the quick plan downloads each way once
+    # The quick plan downloads each way once; a cached download is revalidated with get_record first.
+    assert download["gateway_cache"] == {"MISS": 1, "REVALIDATED": 1}
+    assert download["small"]["cached_revalidated"]["requests"] > 0
+    assert download["small"]["cached_revalidated"]["errors"] == 0
+    owner = raw["owner"]
+    assert all(row["requests"] > 0 and row["errors"] == 0 for row in owner["list"].values())
+    assert owner["middle_page_plan"]["index"] == "ix_records_user_id_created_at_id"
+    assert owner["delete"]["per_s"] > 0
     report = (tmp_path / "benchmarks.md").read_text()
-    for heading in ("## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Commands"):
+    for heading in ("## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## Commands"):
         assert heading in report
     # The commands are written generically: no run's token, port or temporary path.
     commands = report.split("## Commands", 1)[1]

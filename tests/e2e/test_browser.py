@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 from sqlalchemy import Engine
 
 from scripts.seed import create_user, seed_record
@@ -135,7 +135,12 @@ def test_my_recordings_list_play_delete_and_the_link_dies(page: Page, stack: Sta
     assert link.startswith(f"{stack.base_url}/record?id=")
     assert httpx2.get(link).status_code == 200
     dialogs: list[str] = []
-    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+
+    def confirm(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
     second.locator(".delete").click()
     assert wait_for(lambda: listed_names(page) == ["three.wav", "one.wav"])
     assert "two.wav" in dialogs[0]
