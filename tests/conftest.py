@@ -73,3 +73,15 @@ def build_function(name: str, settings: Settings, **overrides: object) -> Starle
     """Function `name`'s app on the test database, with any settings overridden."""
     app: Starlette = load_function(name).build(settings.model_copy(update=overrides))
     return app
+
+
+def build_without_database(name: str) -> Starlette:
+    """Function `name`'s app whose database is a closed port: every query fails as if PostgreSQL were down."""
+    dead = Settings(
+        database_url="postgresql://postgres@127.0.0.1:9/records",
+        db_connect_timeout_s=1,
+        db_startup_wait_s=0,
+        allowed_hosts=("testserver",),
+    )
+    app: Starlette = load_function(name).build(dead)
+    return app

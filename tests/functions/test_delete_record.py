@@ -15,7 +15,7 @@ from common.models import Record, RecordChunk
 from common.records import used_bytes
 from functions.delete_record.app import delete_owned
 from scripts.seed import create_user, seed_record
-from tests.conftest import build_function
+from tests.conftest import build_function, build_without_database
 from tests.problems import assert_problem
 
 
@@ -132,3 +132,10 @@ def test_invalid_parameters_are_422_naming_them(
 
 def test_other_methods_are_405(client: TestClient) -> None:
     assert_problem(client.get(f"/record?id={uuid.uuid4()}"), 405)
+
+
+def test_an_unreachable_database_is_503_with_retry_after() -> None:
+    with TestClient(build_without_database("delete_record")) as client:
+        response = client.delete(f"/record?id={uuid.uuid4()}", headers=bearer(str(uuid.uuid4())))
+    assert_problem(response, 503)
+    assert int(response.headers["retry-after"]) > 0

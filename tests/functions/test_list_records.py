@@ -16,7 +16,7 @@ from common.models import Record
 from functions.list_records.app import DEFAULT_LIMIT, MAX_LIMIT
 from functions.list_records.cursor import Position
 from scripts.seed import create_user, seed_record
-from tests.conftest import build_function
+from tests.conftest import build_function, build_without_database
 from tests.problems import assert_problem
 
 
@@ -183,3 +183,10 @@ def test_other_methods_are_405(client: TestClient, owner: tuple[int, str]) -> No
 def test_a_cursor_keeps_microseconds_and_the_id() -> None:
     position = Position(datetime(2026, 11, 24, 1, 2, 3, 456_789, tzinfo=UTC), uuid.uuid4())
     assert Position.decode(position.encode()) == position
+
+
+def test_an_unreachable_database_is_503_with_retry_after() -> None:
+    with TestClient(build_without_database("list_records")) as client:
+        response = client.get("/records", headers=bearer(str(uuid.uuid4())))
+    assert_problem(response, 503)
+    assert int(response.headers["retry-after"]) > 0

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.security import hash_token
-from tests.conftest import build_function, load_function
+from tests.conftest import build_function, build_without_database
 from tests.problems import assert_problem
 
 JSON = {"content-type": "application/json"}
@@ -161,14 +161,7 @@ def test_healthz_answers_whatever_host_a_probe_sends(settings: Settings) -> None
 
 @pytest.fixture(scope="module")
 def client_without_database() -> Iterator[TestClient]:
-    """The register routes on an app whose database is a closed port."""
-    dead = Settings(
-        database_url="postgresql://postgres@127.0.0.1:9/records",
-        db_connect_timeout_s=1,
-        db_startup_wait_s=0,
-        allowed_hosts=("testserver",),
-    )
-    with TestClient(load_function("register").build(dead)) as client:
+    with TestClient(build_without_database("register")) as client:
         yield client
 
 
