@@ -229,8 +229,13 @@ def test_the_service_works_through_the_gateway(stack: ComposeStack, uploader: Up
 
 
 def test_the_owner_lists_and_deletes_through_the_gateway(stack: ComposeStack, uploader: Uploader) -> None:
+    """Each of list_records and delete_record scaled to two replicas, like any other function."""
+    stack.timed("scale list_records=2 delete_record=2", "up", "-d", "--no-deps", "--no-recreate", "--wait",
+                "--scale", "list_records=2", "--scale", "delete_record=2", "list_records", "delete_record")  # fmt: skip
+    assert len(stack.containers("list_records")) == len(stack.containers("delete_record")) == 2
     bearer = {"Authorization": f"Bearer {uploader.token}"}
     with stack.client() as client:
+        assert {client.get("/records", headers=bearer).status_code for _ in range(20)} == {200}
         created = uploader.raw(client, Wav(duration_s=0.5).to_bytes()).json()
         assert client.get(created["url"]).status_code == 200  # and now in the gateway's cache
         listed = client.get("/records", headers=bearer)
