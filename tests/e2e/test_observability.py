@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 import yaml
 
-from scripts.stack import ROOT
+from scripts.stack import FUNCTIONS, ROOT
 from tests.audio import Wav
 from tests.e2e.conftest import Stack, wait_for
 from tests.problems import assert_problem
@@ -142,5 +142,5 @@ def test_the_alert_rules_use_only_metrics_the_functions_serve(stack: Stack) -> N
     for name in used:
         assert re.search(rf"^{name}(_bucket|_count|_sum)?[{{ ]", served, re.MULTILINE), name
     scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())["scrape_configs"][0]
-    assert scrape["dns_sd_configs"][0]["names"] == ["register", "add_record", "get_record"]
+    assert scrape["dns_sd_configs"][0]["names"] == list(FUNCTIONS)
     assert f"UVICORN_PORT={scrape['dns_sd_configs'][0]['port']}" in (ROOT / "functions" / "Dockerfile").read_text()
