@@ -8,8 +8,8 @@ the same 401, and the token is never accepted in a URL.
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, bindparam, select
+from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -76,9 +76,13 @@ async def authenticate(engine: Engine, credentials: Credentials) -> int:
     return user_id
 
 
+_OWNER_OF_DIGEST = select(col(User.id)).where(col(User.token_sha256) == bindparam("digest"))
+
+
 def owner_of_digest(engine: Engine, digest: bytes) -> int | None:
-    with Session(engine) as session:
-        return session.exec(select(User.id).where(col(User.token_sha256) == digest)).first()
+    with engine.connect() as connection:
+        user_id: int | None = connection.execute(_OWNER_OF_DIGEST, {"digest": digest}).scalar()
+    return user_id
 
 
 async def token_owner(request: Request, engine: Engine) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg2 import sql
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, bindparam, select
+from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
 from common.models import CHUNK_BYTES, Record
@@ -51,18 +51,21 @@ class StoredRecord:
     created_at: datetime
 
 
+# Built once; executed on a plain connection, not an ORM session: a download's
+# one lookup is on every cached download's path (the gateway revalidates each).
+_FIND = select(col(Record.size_bytes), col(Record.sha256), col(Record.original_name), col(Record.created_at)).where(
+    col(Record.id) == bindparam("record_id"), col(Record.user_id) == bindparam("user_id")
+)
+
+
 def find_record(engine: Engine, record_id: uuid.UUID, user_id: int) -> StoredRecord | None:
     """The record if it exists *and* belongs to `user_id`; None tells neither apart."""
-    with Session(engine) as session:
-        row = session.exec(
-            select(Record.size_bytes, Record.sha256, Record.original_name, Record.created_at).where(
-                col(Record.id) == record_id, col(Record.user_id) == user_id
-            )
-        ).first()
+    with engine.connect() as connection:
+        row = connection.execute(_FIND, {"record_id": record_id, "user_id": user_id}).first()
     if row is None:
         return None
     size_bytes, sha256, original_name, created_at = row
-    assert created_at is not None
+    assert created_at is not None  # NOT NULL; the model types it optional for inserts
     return StoredRecord(size_bytes, bytes(sha256), original_name, created_at)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select, tuple_
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from common.models import Record
 
@@ -47,7 +47,7 @@ def newest_records(engine: Engine, user_id: int, limit: int, after: Position | N
     if after is not None:
         # A row comparison: the index serves it as the start of the scan.
         query = query.where(tuple_(col(Record.created_at), col(Record.id)) < (after.created_at, after.record_id))
-    with Session(engine) as session:
-        rows = session.execute(query).all()
-    records = [ListedRecord(*row) for row in rows[:limit]]
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    records = [ListedRecord(*row) for row in rows[:limit]]  # type: ignore[arg-type]  # created_at is NOT NULL
     return records, len(rows) > limit
