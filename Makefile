@@ -6,7 +6,7 @@ install:
 
 ## run: the whole service on http://127.0.0.1:$${GATEWAY_PORT:-5000}, in the foreground (Ctrl-C stops it)
 run: install
-	.venv/bin/python scripts/stack.py
+	scripts/run
 
 ## test: static checks, then the test suite
 test: install
@@ -18,7 +18,7 @@ check: install
 
 ## bench: measure against the floor and write docs/benchmarks.md (QUICK=1: a few seconds, to .run/bench-quick)
 bench: install
-	.venv/bin/python scripts/bench.py $(if $(QUICK),--quick --output .run/bench-quick)
+	scripts/bench $(if $(QUICK),--quick --output .run/bench-quick)
 
 ## lint-fix: apply ruff's fixes and formatting
 lint-fix: install

@@ -1,15 +1,15 @@
-"""Tables and the shapes that cross the wire.
+"""The tables, as SQLModel classes (the migrations in common/migrations create them).
 
-Following the Base / Create / Public / table=True split: only the `*Public`
-models are ever serialised into a response, so internal columns (the token
-digest) cannot leak by accident.
+Following the Base / Create / table=True split, a table is never what crosses
+the wire: each function answers with a model of its own (register's
+UserRegistered, add_record's RecordCreated, list_records' RecordListed) that
+names every field it shows, so an internal column (the token digest) cannot
+leak by accident. Only what the functions share lives here.
 """
 
-import unicodedata
 import uuid
 from datetime import datetime
 
-from pydantic import ConfigDict, field_validator
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -32,28 +32,9 @@ from sqlmodel import Field, SQLModel
 NAME_MAX_LENGTH = 100
 FILE_NAME_MAX_LENGTH = 255
 
-#: The MP3 is stored as rows of this many bytes (the last one shorter). A range
-#: request then reads only the rows it covers, and neither writing nor reading
-#: ever holds a whole record in memory.
-CHUNK_BYTES = 256 * 1024
-
 
 class UserBase(SQLModel):
     name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
-
-
-class UserCreate(UserBase):
-    """The body of `POST /register`; surrounding white space is not part of a name."""
-
-    model_config = ConfigDict(str_strip_whitespace=True, strict=True)  # type: ignore[assignment]
-
-    @field_validator("name")
-    @classmethod
-    def printable(cls, name: str) -> str:
-        # PostgreSQL refuses NUL in text, and no name needs control characters.
-        if any(unicodedata.category(char) == "Cc" for char in name):
-            raise ValueError("must not contain control characters")
-        return name
 
 
 class User(UserBase, table=True):
@@ -65,13 +46,6 @@ class User(UserBase, table=True):
         default=None,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
-
-
-class UserRegistered(SQLModel):
-    """The answer to `POST /register`: the only time the token is ever shown."""
-
-    user_id: int
-    access_token: str
 
 
 class Record(SQLModel, table=True):
@@ -97,7 +71,7 @@ class Record(SQLModel, table=True):
 
 
 class RecordChunk(SQLModel, table=True):
-    """Slice number `seq` of a record's MP3: bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES)."""
+    """Slice number `seq` of a record's MP3 (the layout: common.storage)."""
 
     __tablename__ = "record_chunks"
     __table_args__ = (CheckConstraint("seq >= 0", name="record_chunks_seq_non_negative"),)
@@ -105,12 +79,3 @@ class RecordChunk(SQLModel, table=True):
     record_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True))
     seq: int = Field(sa_column=Column(Integer, primary_key=True))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class RecordCreated(SQLModel):
-    """The answer to `POST /record`."""
-
-    record_id: uuid.UUID
-    url: str
-    duration_s: float
-    size_bytes: int

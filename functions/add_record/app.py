@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,9 +24,9 @@ from starlette.routing import Route
 from common.auth import Credentials, authenticate, bearer_token, refuse_token_in_url
 from common.config import Settings
 from common.links import record_url
-from common.models import Record, RecordCreated
+from common.models import Record
 from common.problems import Problem, retry_later
-from common.records import QuotaExceededError, check_quota, store_record
+from common.storage.write import QuotaExceededError, check_quota, store_record
 from common.web import create_app, engine_of, settings_of
 
 from .admission import Admission
@@ -36,6 +37,15 @@ from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_even
 from .wav import InvalidWavError, TooLongError, UnsupportedWavError, WavFormat, WavReader
 
 logger = logging.getLogger("records.add_record")
+
+
+class RecordCreated(BaseModel):
+    """The answer to `POST /record`."""
+
+    record_id: uuid.UUID
+    url: str
+    duration_s: float
+    size_bytes: int
 
 
 #: A form whose file comes before its credentials: this much of the file is held until they arrive.

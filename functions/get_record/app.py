@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.config import Settings
 from common.payloads import validate_query
 from common.problems import Problem, problem_response
+from common.storage.read import RecordGoneError, stream_bytes
 from common.web import create_app, engine_of
 
 from .headers import (
@@ -40,7 +41,7 @@ from .headers import (
     requested_range,
 )
 from .metrics import BYTES_SERVED, DOWNLOADS
-from .store import RecordGoneError, find_record, stream_bytes
+from .store import find_record
 
 logger = logging.getLogger("records.get_record")
 

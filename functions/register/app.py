@@ -1,8 +1,10 @@
 """`POST /register`: create a user and hand out its access token, once."""
 
 import logging
+import unicodedata
 from typing import cast
 
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Engine, insert
 from sqlmodel import col
 from starlette.applications import Starlette
@@ -11,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.config import Settings
-from common.models import User, UserCreate, UserRegistered
+from common.models import User, UserBase
 from common.payloads import read_json, validate
 from common.security import hash_token, new_access_token
 from common.web import create_app
@@ -30,6 +32,29 @@ MAX_BATCH = 256
 INSERT_USERS = insert(User).returning(col(User.id), sort_by_parameter_order=True)
 
 NewUser = tuple[str, bytes]  # name, token digest
+
+
+class UserCreate(UserBase):
+    """The body of `POST /register`; surrounding white space is not part of a name."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, strict=True)  # type: ignore[assignment]
+
+    @field_validator("name")
+    @classmethod
+    def printable(cls, name: str) -> str:
+        # PostgreSQL refuses NUL in text, and no name needs control characters.
+        if any(unicodedata.category(char) == "Cc" for char in name):
+            raise ValueError("must not contain control characters")
+        return name
+
+
+class UserRegistered(BaseModel):
+    """The answer to `POST /register`: the only time the token is ever shown."""
+
+    user_id: int
+    access_token: str
+
+
 UserBatcher = Batcher[NewUser, int]
 
 

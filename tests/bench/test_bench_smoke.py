@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.stack import ROOT
+from devstack.topology import ROOT
 
 
 def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--quick", "--output", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--quick", "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

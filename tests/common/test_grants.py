@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from common.config import Settings
 from common.db import create_db_engine
 from common.provision import FUNCTIONS_ROLE, let_functions_log_in
-from tests.audio import Wav
-from tests.conftest import build_function
+from tests.support.audio import Wav
+from tests.support.functions import build_function
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import sys
 import pytest
 from sqlalchemy import Engine, inspect
 
-from scripts.stack import ROOT
+from devstack.topology import ROOT
 
 
 def alembic(*arguments: str) -> subprocess.CompletedProcess[str]:

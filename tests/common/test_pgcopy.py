@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import Engine
 
-from common.pgcopy import ChunkRowsSource, SingleColumnSink, pooled_cursor
+from common.storage.pgcopy import ChunkRowsSource, SingleColumnSink, pooled_cursor
 
 
 def test_rows_written_by_copy_read_back_by_copy(engine: Engine) -> None:

@@ -7,6 +7,8 @@ declares; and the topology's promises (health-gated start, no published
 function ports, grace periods, hardening, one command line) are asserted below.
 """
 
+import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess
@@ -19,7 +21,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from scripts.stack import FUNCTIONS, ROOT, function_command, gateway_defaults, render
+from devstack.gateway import gateway_defaults, render
+from devstack.topology import FUNCTIONS, ROOT, function_command
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 FUNCTIONS_DOCKERFILE = ROOT / "functions" / "Dockerfile"
@@ -69,11 +72,11 @@ def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
 def test_images_run_the_command_the_local_stack_runs() -> None:
     dockerfile = FUNCTIONS_DOCKERFILE.read_text()
     assert len(re.findall(r"^CMD ", dockerfile, re.MULTILINE)) == 1
-    command = function_command()  # what scripts/stack.py runs, read from that CMD
+    command = function_command()  # what the local stack runs, read from that CMD
     assert command[0] == "uvicorn"
     assert "--proxy-headers" in command
     assert not {"--reload", "--workers"} & set(command)
-    assert "UVICORN_APP=${FUNCTION}.app:app" in dockerfile  # the app, as scripts/stack.py sets it
+    assert "UVICORN_APP=${FUNCTION}.app:app" in dockerfile  # the app, as the local stack sets it
     assert "UVICORN_PORT=8000" in dockerfile
     assert re.search(r"^USER \d+:\d+$", dockerfile, re.MULTILINE), "the function must not run as root"
 
@@ -112,10 +115,18 @@ def locked(name: str) -> dict[str, tuple[str, list[str]]]:
     }
 
 
+def common_dependencies() -> list[str]:
+    dependencies: list[str] = tomllib.loads((ROOT / "common" / "pyproject.toml").read_text())["project"]["dependencies"]
+    return dependencies
+
+
+def function_requirements(name: str) -> list[str]:
+    return (ROOT / "functions" / name / "requirements.txt").read_text().split()
+
+
 def declared(name: str) -> list[Requirement]:
-    common: list[str] = tomllib.loads((ROOT / "common" / "pyproject.toml").read_text())["project"]["dependencies"]
-    own = (ROOT / "functions" / name / "requirements.txt").read_text().split()
-    return [Requirement(line) for line in [*common, *own]]
+    """common's dependencies, then the function's own."""
+    return [Requirement(line) for line in [*common_dependencies(), *function_requirements(name)]]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -132,6 +143,38 @@ def test_each_image_s_lock_pins_what_it_declares_with_hashes(name: str) -> None:
 
 def test_python_multipart_is_only_in_the_image_that_parses_forms() -> None:
     assert [name for name in FUNCTIONS if "python-multipart" in locked(name)] == ["add_record"]
+
+
+#: Run by the image's CMD rather than imported: uvicorn, and the extras it picks up by itself.
+SERVER = {"uvicorn", "uvloop", "httptools"}
+
+
+def imported_distributions(folder: Path) -> set[str]:
+    """The installed distributions whose modules the code under `folder` imports."""
+    modules: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    providers = importlib.metadata.packages_distributions()
+    first_party = {"common", "functions"}
+    return {normalized(name) for module in modules - first_party for name in providers.get(module, [])}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_image_declares_what_its_code_imports_and_no_more(name: str) -> None:
+    common = {normalized(Requirement(line).name) for line in common_dependencies()}
+    own = {normalized(Requirement(line).name) for line in function_requirements(name)}
+    code = imported_distributions(ROOT / "functions" / name)
+    assert code <= common | own, f"{name} imports {code - common - own} without declaring them"
+    assert own - SERVER <= code, f"{name} declares {own - SERVER - code} but never imports them"
+    assert imported_distributions(ROOT / "common") <= common, "common imports what its pyproject.toml does not declare"
 
 
 def seconds(duration: str) -> int:

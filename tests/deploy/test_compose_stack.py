@@ -29,8 +29,9 @@ import httpx2
 import psycopg2
 import pytest
 
-from scripts.stack import ROOT, free_port
-from tests.audio import Wav
+from devstack.processes import free_port
+from devstack.topology import ROOT
+from tests.support.audio import Wav
 
 pytestmark = pytest.mark.compose
 

@@ -1,6 +1,6 @@
 """Every setting is documented once, defaulted once, and reaches the containers.
 
-Four places name the settings: the README's configuration table, the places
+Four places name the settings: the configuration table (docs/configuration.md), the places
 that hold defaults (common/config.py for the functions, nginx/defaults.env for
 the gateway, docker-compose.yml for compose's own), docker-compose.yml's
 environment blocks, and .env.example. These tests fail when they disagree.
@@ -13,11 +13,13 @@ import yaml
 from pydantic_core import PydanticUndefined
 
 from common.config import Settings
-from scripts.stack import ROOT, Ports, gateway_defaults, gateway_values
+from devstack.gateway import gateway_defaults, gateway_values
+from devstack.topology import ROOT, Ports
 
 #: Set by compose itself for the functions (the role and its password), not passed through.
 SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
-#: Compose's own default differs on purpose (README): containers log JSON, `make run` text.
+#: Compose's own default differs on purpose (docs/configuration.md): containers log JSON, `make run` text.
+CONFIGURATION_PAGE = ROOT / "docs" / "configuration.md"
 COMPOSE_DEFAULTS = {"LOG_FORMAT": "json"}
 #: Read by `make run` alone: ports and folders of local processes.
 LOCAL_ONLY = {
@@ -32,10 +34,10 @@ LOCAL_ONLY = {
 
 
 def readme_table() -> dict[str, str]:
-    """Variable -> default, as the README's configuration table writes it."""
-    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    """Variable -> default, as the configuration table (docs/configuration.md) writes it."""
+    section = CONFIGURATION_PAGE.read_text()
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", section, re.MULTILINE)
-    assert rows, "no configuration table in README.md"
+    assert rows, "no configuration table in docs/configuration.md"
     return {name: default.strip().strip("`") for name, default in rows}
 
 
@@ -67,7 +69,7 @@ def test_every_setting_of_the_functions_is_documented_with_its_default() -> None
     table = readme_table()
     for name, field in Settings.model_fields.items():
         variable = name.upper()
-        assert variable in table, f"{variable} is missing from the README's table"
+        assert variable in table, f"{variable} is missing from docs/configuration.md"
         if field.default is PydanticUndefined:  # computed at start (a default_factory): described in words
             assert table[variable].startswith("("), variable
         else:
@@ -105,11 +107,11 @@ def test_every_gateway_setting_reaches_nginx_without_a_second_default() -> None:
 def test_compose_reads_only_documented_variables_with_the_documented_defaults() -> None:
     table = readme_table()
     for variable, default in compose_defaults().items():
-        assert variable in table, f"docker-compose.yml reads {variable}, which the README does not document"
+        assert variable in table, f"docker-compose.yml reads {variable}, which docs/configuration.md does not document"
         if default and variable not in COMPOSE_DEFAULTS:  # an empty one leaves it to the container (above)
             assert table[variable] == default, variable
     for variable, default in COMPOSE_DEFAULTS.items():
-        assert f"compose's default: `{default}`" in (ROOT / "README.md").read_text(), variable
+        assert f"compose's default: `{default}`" in CONFIGURATION_PAGE.read_text(), variable
 
 
 def test_make_run_takes_an_empty_variable_for_its_default() -> None:
@@ -121,7 +123,7 @@ def test_make_run_takes_an_empty_variable_for_its_default() -> None:
 
 
 def test_make_run_and_compose_agree_on_the_gateway_port() -> None:
-    stack_source = (ROOT / "scripts" / "stack.py").read_text()
+    stack_source = (ROOT / "devstack" / "topology.py").read_text()
     assert f'env.get("GATEWAY_PORT") or {readme_table()["GATEWAY_PORT"]}' in stack_source
     assert compose_defaults()["GATEWAY_PORT"] == readme_table()["GATEWAY_PORT"]
 

@@ -1,56 +1,12 @@
-"""The local stack (`scripts/stack.py`, what `make run` starts) as a fixture."""
+"""The local stack (what `make run` starts) as fixtures: one for the session, one logging JSON."""
 
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-import psutil
 import pytest
 
-from scripts.stack import (
-    ROOT,
-    Background,
-    free_port,
-    function_command,
-    function_env,
-    start_in_background,
-    wait_for_port,
-)
-
-STOP_TIMEOUT_S = 40
-
-
-Stack = Background
-
-
-@contextmanager
-def open_folder(prefix: str) -> Iterator[Path]:
-    """A temporary folder other users can enter: nginx's workers and the postgres user
-    (pytest's own tmp_path is private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def client(stack: Stack) -> httpx2.Client:
-    return httpx2.Client(base_url=stack.base_url, timeout=30)
-
-
-def start_stack(state_dir: Path, database_url: str, **env: str) -> Stack:
-    try:
-        return start_in_background(state_dir, {**os.environ, "DATABASE_URL": database_url, **env})
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
+from tests.support.stacks import Stack, client, open_folder, start_stack
 
 
 @pytest.fixture(scope="session")
@@ -103,38 +59,3 @@ def uploader_via_gateway(gateway_module: httpx2.Client) -> tuple[int, str]:
     """A user registered through the gateway: (user_id, access_token)."""
     body = gateway_module.post("/register", json={"name": "e2e"}).json()
     return body["user_id"], body["access_token"]
-
-
-@dataclass
-class Function:
-    """One function served alone by uvicorn, with its Dockerfile's command line."""
-
-    process: "subprocess.Popen[bytes]"
-    port: int
-
-
-@contextmanager
-def serve_function(name: str, **env: str) -> Iterator[Function]:
-    port = free_port()
-    environment = function_env({**os.environ, **env}, name, port)
-    process = subprocess.Popen(function_command(), cwd=ROOT / "functions", env=environment)
-    try:
-        wait_for_port(port, process)
-        yield Function(process, port)
-    finally:
-        process.terminate()
-        process.wait(timeout=STOP_TIMEOUT_S)
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 15) -> bool:
-    """Poll `condition` until it holds; False if it never did within `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def ffmpeg_children(process: psutil.Process) -> list[psutil.Process]:
-    return [child for child in process.children() if child.name() == "ffmpeg"]

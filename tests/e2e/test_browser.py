@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 from sqlalchemy import Engine
 
-from scripts.seed import create_user, seed_record
-from scripts.stack import ROOT
-from tests.audio import Wav
-from tests.e2e.conftest import Stack, wait_for
+from devstack.seed import create_user, seed_record
+from devstack.topology import ROOT
+from tests.support.audio import Wav
+from tests.support.stacks import Stack, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # What the machine's notes ask of a headless chromium here: no sandbox as root, no network chatter.

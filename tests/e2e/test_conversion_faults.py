@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.audio import Wav
-from tests.e2e.conftest import Function, ffmpeg_children, serve_function, wait_for
+from tests.support.audio import Wav
+from tests.support.stacks import Function, ffmpeg_children, serve_function, wait_for
 
 TIMEOUT_S = 2
 

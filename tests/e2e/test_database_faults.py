@@ -18,12 +18,13 @@ from sqlalchemy import Engine
 
 from common.config import Settings
 from common.db import create_db_engine
-from scripts.seed import create_user
-from scripts.stack import LocalCluster, answers, ensure_database, free_port, migrate
-from tests.audio import Wav
-from tests.conftest import record_count
-from tests.e2e.conftest import Function, serve_function, wait_for
+from devstack.postgres import LocalCluster, ensure_database, migrate
+from devstack.processes import answers, free_port
+from devstack.seed import create_user
 from tests.e2e.test_conversion_faults import RawUpload
+from tests.support.audio import Wav
+from tests.support.functions import record_count
+from tests.support.stacks import Function, serve_function, wait_for
 
 
 @pytest.fixture(scope="module")

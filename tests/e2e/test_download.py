@@ -9,10 +9,10 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 
-from scripts.seed import seed_record
-from tests.audio import Wav, durations_match, probe_mp3
-from tests.e2e.conftest import Stack
-from tests.problems import assert_problem
+from devstack.seed import seed_record
+from tests.support.audio import Wav, durations_match, probe_mp3
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack
 
 MEMORY_GROWTH_LIMIT = 30 * 1024 * 1024
 

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col
 
-from common.models import CHUNK_BYTES, Record
-from scripts.seed import seed_record
-from tests.e2e.conftest import Stack, wait_for
-from tests.problems import assert_problem
+from common.models import Record
+from common.storage import CHUNK_BYTES
+from devstack.seed import seed_record
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack, wait_for
 
 #: What a download's answer is made of; Date, Server and Connection may differ.
 ANSWER_HEADERS = (

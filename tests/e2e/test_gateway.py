@@ -5,7 +5,6 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from common.security import hash_token
-from scripts import stack as local_stack
-from scripts.stack import free_port
-from tests.e2e.conftest import Stack, open_folder
-from tests.problems import assert_problem
+from devstack.gateway import gateway_values, render_nginx
+from devstack.topology import FUNCTIONS, Ports
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack, lone_gateway
 
 JSON = {"content-type": "application/json"}
 
@@ -129,31 +128,6 @@ def test_gateway_reports_its_own_health_on_its_status_port_only(stack: Stack, ga
     assert_problem(gateway.get("/healthz"), 404)
 
 
-@contextmanager
-def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
-    """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
-    ports = local_stack.Ports(
-        gateway=free_port(),
-        gateway_status=free_port(),
-        functions={name: free_port() for name in local_stack.FUNCTIONS},
-    )
-    with open_folder("records-gateway-") as prefix, serving(prefix, ports, env) as client:
-        yield client
-
-
-@contextmanager
-def serving(prefix: Path, ports: local_stack.Ports, env: dict[str, str]) -> Iterator[httpx2.Client]:
-    config = local_stack.render_nginx(prefix, local_stack.gateway_values(ports, env))
-    nginx = subprocess.Popen(["nginx", "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"])
-    try:
-        local_stack.wait_for_port(ports.gateway, nginx)
-        with httpx2.Client(base_url=f"http://127.0.0.1:{ports.gateway}", timeout=10) as client:
-            yield client
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
-
-
 @pytest.fixture
 def gateway_without_functions() -> Iterator[httpx2.Client]:
     with lone_gateway() as client:
@@ -174,10 +148,8 @@ def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2
 
 
 def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
-    ports = local_stack.Ports(
-        gateway=5000, gateway_status=5001, functions={name: 8000 + i for i, name in enumerate(local_stack.FUNCTIONS)}
-    )
-    config = local_stack.render_nginx(tmp_path, local_stack.gateway_values(ports, {}))
+    ports = Ports(gateway=5000, gateway_status=5001, functions={name: 8000 + i for i, name in enumerate(FUNCTIONS)})
+    config = render_nginx(tmp_path, gateway_values(ports, {}))
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"],
         capture_output=True,

@@ -13,8 +13,8 @@ import httpx2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.audio import Wav
-from tests.e2e.conftest import Stack
+from tests.support.audio import Wav
+from tests.support.stacks import Stack
 
 # 503 is the one 5xx a client may see: a dependency down or a queue full, with Retry-After.
 NOT_FAILURES = set(range(200, 500)) | {503}

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx2
 import yaml
 
-from scripts.stack import FUNCTIONS, ROOT
-from tests.audio import Wav
-from tests.e2e.conftest import Stack, wait_for
-from tests.problems import assert_problem
+from devstack.topology import FUNCTIONS, ROOT
+from tests.support.audio import Wav
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack, wait_for
 
 NGINX_ID = re.compile(r"[0-9a-f]{32}")
 

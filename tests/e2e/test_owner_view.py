@@ -8,11 +8,11 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 
-from common.models import CHUNK_BYTES
-from scripts.seed import create_user, seed_record
-from tests.audio import Wav
-from tests.e2e.conftest import Stack
-from tests.problems import assert_problem
+from common.storage import CHUNK_BYTES
+from devstack.seed import create_user, seed_record
+from tests.support.audio import Wav
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack
 
 
 def bearer(token: str) -> dict[str, str]:

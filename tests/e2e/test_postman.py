@@ -3,9 +3,9 @@
 import subprocess
 from pathlib import Path
 
-from scripts.stack import ROOT
-from tests.audio import Wav
-from tests.e2e.conftest import Stack
+from devstack.topology import ROOT
+from tests.support.audio import Wav
+from tests.support.stacks import Stack
 
 
 def test_the_postman_collection_registers_uploads_downloads_lists_and_deletes(stack: Stack, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx2
 
-from tests.e2e.conftest import Stack
+from tests.support.stacks import Stack
 
 CHECKS = (
     "not_a_server_error",

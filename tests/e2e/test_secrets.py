@@ -6,8 +6,8 @@ import httpx2
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.audio import Wav
-from tests.e2e.conftest import Stack
+from tests.support.audio import Wav
+from tests.support.stacks import Stack
 
 
 @pytest.mark.parametrize("stack_fixture", ["stack", "json_stack"], ids=["text-logs", "json-logs"])

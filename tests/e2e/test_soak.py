@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx2
 
-from tests.audio import Wav
-from tests.e2e.conftest import Stack, client
+from tests.support.audio import Wav
+from tests.support.stacks import Stack, client
 
 CLIENTS = 4
 DURATION_S = 40

@@ -8,8 +8,10 @@ import psutil
 import psycopg2
 import pytest
 
-from scripts.stack import FUNCTIONS, LocalCluster, answers, ensure_database, free_port
-from tests.e2e.conftest import open_folder, start_stack
+from devstack.postgres import LocalCluster, ensure_database
+from devstack.processes import answers, free_port
+from devstack.topology import FUNCTIONS
+from tests.support.stacks import open_folder, start_stack
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 
-from tests.audio import Wav, durations_match, probe_mp3
-from tests.conftest import record_count
-from tests.e2e.conftest import Stack, client, ffmpeg_children, wait_for
-from tests.problems import assert_problem
+from tests.support.audio import Wav, durations_match, probe_mp3
+from tests.support.functions import record_count
+from tests.support.problems import assert_problem
+from tests.support.stacks import Stack, client, ffmpeg_children, wait_for
 
 
 @pytest.fixture(scope="module")

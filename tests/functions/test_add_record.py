@@ -15,14 +15,15 @@ from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
 from common.config import Settings
-from common.models import CHUNK_BYTES, Record, RecordChunk
+from common.models import Record, RecordChunk
 from common.security import new_access_token
+from common.storage import CHUNK_BYTES
+from devstack.seed import create_user, seed_record
 from functions.add_record.convert import Mp3TooLargeError, converting, ffmpeg_arguments
 from functions.add_record.wav import WavFormat
-from scripts.seed import create_user, seed_record
-from tests.audio import Wav, durations_match, probe_mp3
-from tests.conftest import build_function, record_count
-from tests.problems import assert_problem
+from tests.support.audio import Wav, durations_match, probe_mp3
+from tests.support.functions import build_function, record_count
+from tests.support.problems import assert_problem
 
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
 

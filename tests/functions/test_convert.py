@@ -17,7 +17,7 @@ from functions.add_record.convert import (
     read_frame_header,
 )
 from functions.add_record.wav import WavFormat
-from tests.audio import Wav, probe_mp3
+from tests.support.audio import Wav, probe_mp3
 
 STEREO_44K = WavFormat("pcm", 2, 44_100, 16, 4, 44, None)
 

@@ -12,11 +12,11 @@ from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.models import Record, RecordChunk
-from common.records import used_bytes
+from common.storage.write import used_bytes
+from devstack.seed import create_user, seed_record
 from functions.delete_record.app import delete_owned
-from scripts.seed import create_user, seed_record
-from tests.conftest import build_function, build_without_database
-from tests.problems import assert_problem
+from tests.support.functions import build_function, build_without_database
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture(scope="module")

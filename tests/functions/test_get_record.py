@@ -11,11 +11,12 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from common.config import Settings
-from common.models import CHUNK_BYTES, User
+from common.models import User
 from common.security import hash_token, new_access_token
-from scripts.seed import seed_record
-from tests.conftest import build_function
-from tests.problems import assert_problem
+from common.storage import CHUNK_BYTES
+from devstack.seed import seed_record
+from tests.support.functions import build_function
+from tests.support.problems import assert_problem
 
 DATA = os.urandom(2 * CHUNK_BYTES + 12_345)  # three chunks, the last one short
 SIZE = len(DATA)

@@ -13,11 +13,11 @@ from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.models import Record
+from devstack.seed import create_user, seed_record
 from functions.list_records.app import DEFAULT_LIMIT, MAX_LIMIT
 from functions.list_records.cursor import Position
-from scripts.seed import create_user, seed_record
-from tests.conftest import build_function, build_without_database
-from tests.problems import assert_problem
+from tests.support.functions import build_function, build_without_database
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.security import hash_token
-from tests.conftest import build_function, build_without_database
-from tests.problems import assert_problem
+from tests.support.functions import build_function, build_without_database
+from tests.support.problems import assert_problem
 
 JSON = {"content-type": "application/json"}
 

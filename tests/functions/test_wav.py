@@ -12,7 +12,7 @@ from functions.add_record.wav import (
     WavReader,
     parse_header,
 )
-from tests.audio import Wav, riff_chunk
+from tests.support.audio import Wav, riff_chunk
 
 
 def parsed(wav: Wav) -> WavFormat:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from functions.add_record.convert import converting, ffmpeg_arguments
 from functions.add_record.wav import InvalidWavError, TooLongError, UnsupportedWavError, WavReader
-from tests.audio import Wav, riff_chunk
+from tests.support.audio import Wav, riff_chunk
 
 MAX_DURATION_S = 1
 FORMATS = [("pcm", 8), ("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32), ("float", 64)]

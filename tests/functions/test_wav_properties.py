@@ -13,7 +13,7 @@ from functions.add_record.wav import (
     WavReader,
     parse_header,
 )
-from tests.audio import Wav
+from tests.support.audio import Wav
 
 EXPECTED = (UnsupportedWavError, InvalidWavError, TooLongError)
 

@@ -1,4 +1,4 @@
-"""PostgreSQL's binary COPY format, for the MP3 chunks going in and out.
+"""PostgreSQL's binary COPY format, for the MP3 chunks going in and out (see common.storage).
 
 psycopg2 exchanges query values as text, so a bytea travels hex-encoded (twice
 its size) and is parsed as SQL on the way in. Binary COPY carries the raw bytes:

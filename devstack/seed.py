@@ -1,4 +1,4 @@
-"""Records put straight into the database, in add_record's layout: for tests and benchmarks."""
+"""Users and records put straight into the database, in add_record's layout: for the tests and the benchmark."""
 
 import hashlib
 import io
@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from common.models import Record, User
-from common.records import store_record
 from common.security import hash_token, new_access_token
+from common.storage.write import store_record
 
 
 def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:

@@ -5,8 +5,9 @@ from typing import IO
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session, col
 
-from common.models import CHUNK_BYTES, Record
-from common.pgcopy import ChunkRowsSource, psycopg2_connection
+from common.models import Record
+from common.storage import CHUNK_BYTES
+from common.storage.pgcopy import ChunkRowsSource, psycopg2_connection
 
 COPY_CHUNKS = "COPY record_chunks (record_id, seq, data) FROM STDIN (FORMAT binary)"
 # What psycopg2 asks the source for at a time (its default is 8 KiB).

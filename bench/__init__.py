@@ -1,0 +1,20 @@
+"""`make bench`: the service beside its floor, on loopback, in one run.
+
+It starts the local stack on a throwaway database and measures:
+
+1. upload to 201 against `ffmpeg -i in.wav -c:a libmp3lame -b:a 192k out.mp3`, in pairs;
+2. peak RSS above idle of add_record and get_record while uploading and downloading (ffmpeg apart);
+3. POST /register under wrk at concurrency 16, through nginx and straight to the function;
+4. /register latency while two long uploads convert;
+5. download throughput of a 50 MB record against nginx serving the same bytes from disk, and
+   requests per second for a small cached record (each revalidated with get_record);
+6. GET /records with 100,000 records for one user, first page and deep, and DELETE /record.
+
+All traffic stays on 127.0.0.1, every loop is bounded in count and time.
+
+    plan      how much of each (the full run, and --quick's seconds-long one)
+    targets   the figure each measurement must reach: the one table the check and the report read
+    tools     running wrk, ab, curl and ffmpeg, one parser per tool
+    steps     the six measurements
+    report    benchmarks.md, rendered from report.md.template
+"""

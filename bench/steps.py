@@ -1,0 +1,383 @@
+"""The six measurements. Each takes the running stack and the plan, and fills its part of the results."""
+
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg2
+import psycopg2.extensions
+
+from bench.memory import RssWatch
+from bench.plan import LATENCY_CONCURRENCY, Plan
+from bench.results import Results
+from bench.tools import (
+    LATENCY_USER_AGENT,
+    ab,
+    curl,
+    download_mb_per_s,
+    ffmpeg_to_mp3,
+    make_wav,
+    run,
+    wrk,
+    wrk_script,
+)
+from common.config import Settings
+from common.db import create_db_engine
+from devstack.background import Background
+from devstack.gateway import static_nginx_config
+from devstack.processes import free_port, nginx_command, serving
+from devstack.seed import seed_record
+from functions.list_records.cursor import Position
+
+REGISTER_BODY = '{"name":"bench"}'
+
+
+@dataclass
+class Bench:
+    """What every step works with."""
+
+    stack: Background
+    database_url: str
+    user: tuple[int, str]
+    plan: Plan
+    work: Path
+    results: Results
+
+    def seed(self, user_id: int, data: bytes, name: str, count: int = 1) -> list[uuid.UUID]:
+        engine = create_db_engine(Settings(database_url=self.database_url))
+        try:
+            return [seed_record(engine, user_id, data, name) for _ in range(count)]
+        finally:
+            engine.dispose()
+
+    def upload(self, wav: Path, noted: bool = False) -> tuple[float, str]:
+        """Upload to 201 as curl sees it: (seconds, link)."""
+        body, status, seconds, _ = curl(
+            [
+                "-H", f"Authorization: Bearer {self.user[1]}", "-H", "Content-Type: audio/wav",
+                "--data-binary", f"@{wav}", f"{self.stack.base_url}/record?user_id={self.user[0]}",
+            ],
+            self.results if noted else None,
+        )  # fmt: skip
+        if status != 201:
+            raise RuntimeError(f"upload answered {status}: {body}")
+        link: str = json.loads(body)["url"]
+        return seconds, link
+
+    @contextmanager
+    def static_nginx(self, name: str, data: bytes) -> Iterator[str]:
+        """nginx serving `data` from disk as /`name`, the floor for downloads; yields its base URL."""
+        root = self.work / f"static-{name}"
+        root.mkdir(mode=0o755)
+        (root / name).write_bytes(data)
+        (root / name).chmod(0o644)  # nginx's workers (www-data, when run as root) read it
+        prefix, port = self.work / f"nginx-{name}", free_port()
+        config = static_nginx_config(prefix, root, port)
+        with serving(nginx_command(prefix, config), port):
+            base = f"http://127.0.0.1:{port}"
+            self.results.aliases[base] = "$STATIC"
+            yield base
+
+
+def register_user(base_url: str) -> tuple[int, str]:
+    body = httpx2.post(f"{base_url}/register", json={"name": "bench"}, timeout=10).json()
+    return body["user_id"], body["access_token"]
+
+
+def timed_floor(wav: Path, out: Path, results: Results) -> float:
+    started = time.perf_counter()
+    ffmpeg_to_mp3(wav, out, results)
+    return time.perf_counter() - started
+
+
+def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    return sorted(runs, key=lambda run: run[key])[len(runs) // 2]
+
+
+def percentile(values: list[float], percent: int) -> float:
+    """Nearest rank, as ab reports its own."""
+    ordered = sorted(values)
+    return round(ordered[max(0, -(-len(ordered) * percent // 100) - 1)], 1)
+
+
+# ---- 1. Upload to 201 against ffmpeg alone ----
+
+
+def uploads(bench: Bench) -> None:
+    for seconds in bench.plan.upload_seconds:
+        wav = make_wav(bench.work / f"{seconds}s.wav", seconds, bench.results)
+        floor_mp3 = bench.work / "floor.mp3"
+        bench.upload(wav)  # warm up the function and the page cache
+        timed_floor(wav, floor_mp3, bench.results)
+        pairs = [
+            (bench.upload(wav, noted=True)[0], timed_floor(wav, floor_mp3, bench.results))
+            for _ in range(bench.plan.pairs)
+        ]
+        service = statistics.median(up for up, _ in pairs)
+        baseline = statistics.median(fl for _, fl in pairs)
+        bench.results.uploads.append(
+            {
+                "wav_seconds": seconds,
+                "wav_mb": round(wav.stat().st_size / 2**20, 1),
+                "pairs": [[round(up, 3), round(fl, 3)] for up, fl in pairs],
+                "median_upload_s": round(service, 3),
+                "median_floor_s": round(baseline, 3),
+                "ratio": round(service / baseline, 3),
+            }
+        )
+
+
+# ---- 2. Memory above idle ----
+
+
+def memory(bench: Bench) -> None:
+    processes = bench.stack.function_processes()
+    for seconds in bench.plan.memory_seconds:
+        wav = make_wav(bench.work / f"{seconds}s.wav", seconds, bench.results)
+        with RssWatch({"add_record": processes["add_record"]}) as upload_watch:
+            _, link = bench.upload(wav)
+        with RssWatch({"get_record": processes["get_record"]}) as download_watch:
+            run(["curl", "-sS", "-o", "/dev/null", link.replace("localhost", "127.0.0.1")])
+        bench.results.memory.append(
+            {
+                "wav_seconds": seconds,
+                "wav_mb": round(wav.stat().st_size / 2**20, 1),
+                "add_record_idle_mb": upload_watch.idle_mb("add_record"),
+                "add_record_growth_mb": upload_watch.growth_mb("add_record"),
+                "ffmpeg_peak_mb": round(upload_watch.ffmpeg_peak / 2**20, 1),
+                "get_record_idle_mb": download_watch.idle_mb("get_record"),
+                "get_record_growth_mb": download_watch.growth_mb("get_record"),
+            }
+        )
+
+
+# ---- 3. POST /register at concurrency ----
+
+
+def register(bench: Bench) -> None:
+    script = wrk_script(bench.work, "register", "POST", REGISTER_BODY, **{"Content-Type": "application/json"})
+    targets = {
+        "gateway (nginx)": f"{bench.stack.base_url}/register",
+        "function direct": f"http://127.0.0.1:{bench.stack.ports.functions['register']}/register",
+    }
+    for target, url in targets.items():
+        wrk(url, 1, script, bench.results)  # warm up: pool, caches
+        runs = [wrk(url, bench.plan.load_seconds, script, bench.results) for _ in range(bench.plan.load_runs)]
+        median = median_run(runs, "requests_per_s")
+        bench.results.register.append({"target": target, **median, "runs": [run["requests_per_s"] for run in runs]})
+
+
+# ---- 4. /register while two uploads convert ----
+
+
+def gateway_p99_ms(stack: Background, since: int, requests: int) -> float:
+    """p99 of the gateway's own request times for the run's requests (its log is flushed once a second)."""
+    deadline = time.monotonic() + 10
+    while len(times := stack.request_times_ms(LATENCY_USER_AGENT, since)) < requests:
+        assert time.monotonic() < deadline, f"the gateway logged {len(times)} of {requests} requests"
+        time.sleep(0.2)
+    return percentile(times, 99)
+
+
+def busy(bench: Bench) -> None:
+    plan, stack = bench.plan, bench.stack
+    wav = make_wav(bench.work / f"{plan.busy_upload_seconds}s.wav", plan.busy_upload_seconds, bench.results)
+    body = bench.work / "register.json"
+    body.write_text(REGISTER_BODY)
+    add_record = stack.function_processes()["add_record"]
+    stop = threading.Event()
+    completed: list[float] = []
+
+    def keep_uploading() -> None:
+        while not stop.is_set():
+            completed.append(bench.upload(wav)[0])
+
+    uploaders = [threading.Thread(target=keep_uploading, daemon=True) for _ in range(2)]
+    for uploader in uploaders:
+        uploader.start()
+    deadline = time.monotonic() + 30
+    while sum(child.name() == "ffmpeg" for child in add_record.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runs = []
+    for _ in range(plan.load_runs):
+        since = stack.access_log.stat().st_size
+        measured = ab(f"{stack.base_url}/register", plan.load_seconds, body, bench.results, LATENCY_CONCURRENCY)
+        runs.append({**measured, "gateway_p99_ms": gateway_p99_ms(stack, since, measured["requests"])})
+    stop.set()
+    for uploader in uploaders:
+        uploader.join(timeout=120)
+    bench.results.register_while_converting = {
+        **median_run(runs, "p99_ms"),
+        "p99_runs_ms": [run["p99_ms"] for run in runs],
+        "gateway_p99_runs_ms": [run["gateway_p99_ms"] for run in runs],
+        "uploads": f"2 at a time, {plan.busy_upload_seconds} s WAVs",
+        "uploads_completed": len(completed),
+    }
+
+
+# ---- 5. Downloads ----
+
+
+def download(bench: Bench) -> None:
+    """The same bytes three ways: first downloads (the gateway's cache fills from get_record), cached
+    downloads, and nginx serving a file from disk; plus get_record alone, without the gateway."""
+    plan, stack, results, user = bench.plan, bench.stack, bench.results, bench.user
+    data = os.urandom(plan.download_mb * 2**20)
+    # One record per first download: each must miss the gateway's cache.
+    record_ids = bench.seed(user[0], data, "bench.wav", count=plan.download_repeats + 1)
+    query = [f"id={record_id}&user={user[0]}" for record_id in record_ids]
+    function_base = f"http://127.0.0.1:{stack.ports.functions['get_record']}"
+    results.aliases[function_base] = "$GET_RECORD_FUNCTION"
+    logged_before = stack.access_log.stat().st_size
+    gateway = f"{stack.base_url}/record"
+    repeats = range(plan.download_repeats)
+    with bench.static_nginx("record.mp3", data) as static_base:
+        download_mb_per_s(f"{function_base}/record?{query[0]}", results)  # warm up; fills nothing
+        download_mb_per_s(f"{static_base}/record.mp3", results)
+        measured = {
+            "first": [download_mb_per_s(f"{gateway}?{each}", results) for each in query[1:]],
+            "cached": [download_mb_per_s(f"{gateway}?{query[1]}", results) for _ in repeats],
+            "function": [download_mb_per_s(f"{function_base}/record?{query[0]}", results) for _ in repeats],
+        }
+        baseline = [download_mb_per_s(f"{static_base}/record.mp3", results) for _ in repeats]
+    time.sleep(1.5)  # the access log's flush interval
+    # What the gateway's cache did for each download: the first ones must miss, the rest be
+    # revalidated with get_record and sent from the cache.
+    statuses = Counter(stack.record_cache_statuses(since=logged_before))
+    floor = statistics.median(baseline)
+    results.download = {
+        "gateway_cache": dict(statuses),
+        "size_mb": plan.download_mb,
+        "nginx_from_disk_mb_per_s": round(floor),
+        **{f"{name}_mb_per_s": round(statistics.median(runs)) for name, runs in measured.items()},
+        **{f"{name}_ratio": round(statistics.median(runs) / floor, 3) for name, runs in measured.items()},
+        "runs": {name: [round(speed) for speed in runs] for name, runs in (measured | {"nginx": baseline}).items()},
+        "small": small_downloads(bench),
+    }
+
+
+def small_downloads(bench: Bench) -> dict[str, Any]:
+    """Requests per second for a 100 kB record: from the gateway's cache (revalidated), and from disk.
+
+    The revalidation costs a round trip to get_record per download; this is where it shows most.
+    """
+    data = os.urandom(100 * 1000)
+    [record_id] = bench.seed(bench.user[0], data, "small.wav")
+    script = wrk_script(bench.work, "download")
+    cached = f"{bench.stack.base_url}/record?id={record_id}&user={bench.user[0]}"
+    download_mb_per_s(cached, bench.results)  # fills the cache
+    with bench.static_nginx("small.mp3", data) as static_base:
+        return {
+            "size_kb": 100,
+            "cached_revalidated": wrk(cached, bench.plan.load_seconds, script, bench.results),
+            "nginx_from_disk": wrk(f"{static_base}/small.mp3", bench.plan.load_seconds, script, bench.results),
+        }
+
+
+# ---- 6. The owner's view: list and delete ----
+
+SEED_LISTED = """
+INSERT INTO records (id, user_id, original_name, size_bytes, duration_s, bitrate_kbps, sample_rate,
+                     channels, sha256, created_at)
+SELECT gen_random_uuid(), %(user_id)s, 'take ' || n || '.wav', 2880000, 120.0, 192, 44100, 2,
+       sha256(n::text::bytea), now() - n * interval '1 second'
+FROM generate_series(1, %(count)s) AS n
+"""
+MIDDLE_RECORD = """
+SELECT created_at, id FROM records WHERE user_id = %s ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1
+"""
+MIDDLE_PAGE_PLAN = """
+EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM records WHERE user_id = %s AND (created_at, id) < (%s, %s)
+ORDER BY created_at DESC, id DESC LIMIT 21
+"""
+
+
+def one_row(cursor: psycopg2.extensions.cursor) -> tuple[Any, ...]:
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
+def owner(bench: Bench) -> None:
+    """GET /records with `listed_records` records for one user (first page, and a page in the middle),
+    and DELETE /record, one record after another over one connection."""
+    plan, stack, results = bench.plan, bench.stack, bench.results
+    user = register_user(stack.base_url)
+    results.aliases[user[1]] = "$OWNER_TOKEN"
+    connection = psycopg2.connect(bench.database_url)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(SEED_LISTED, {"user_id": user[0], "count": plan.listed_records})
+            cursor.execute("ANALYZE records")
+            cursor.execute(MIDDLE_RECORD, (user[0], plan.listed_records // 2))
+            middle_at, middle_id = one_row(cursor)
+            cursor.execute(MIDDLE_PAGE_PLAN, (user[0], middle_at, middle_id))
+            plan_json = one_row(cursor)[0][0]
+    finally:
+        connection.close()
+    cursor_text = Position(middle_at, uuid.UUID(str(middle_id))).encode()
+    results.aliases[cursor_text] = "$CURSOR"
+    script = wrk_script(bench.work, "list", Authorization=f"Bearer {user[1]}")
+    pages = {
+        "first page": f"{stack.base_url}/records?limit=20",
+        "middle page": f"{stack.base_url}/records?limit=20&cursor={cursor_text}",
+    }
+    listing = {}
+    for name, url in pages.items():
+        wrk(url, 1, script, results)  # warm up
+        listing[name] = wrk(url, plan.load_seconds, script, results)
+    scan = plan_json["Plan"]
+    while scan.get("Plans") and "Index" not in scan["Node Type"]:
+        scan = scan["Plans"][0]
+    results.owner = {
+        "records": plan.listed_records,
+        "list": listing,
+        "middle_page_plan": {
+            "node": scan["Node Type"],
+            "index": scan.get("Index Name"),
+            "execution_ms": plan_json["Execution Time"],
+        },
+        "delete": timed_deletes(bench, user),
+    }
+
+
+def timed_deletes(bench: Bench, user: tuple[int, str]) -> dict[str, Any]:
+    """DELETE of records of 1 MB (four chunks), one after another through the gateway."""
+    record_ids = bench.seed(user[0], os.urandom(2**20), "deleted.wav", count=bench.plan.deletes)
+    latencies: list[float] = []
+    with httpx2.Client(base_url=bench.stack.base_url, headers={"Authorization": f"Bearer {user[1]}"}) as client:
+        started = time.monotonic()
+        for record_id in record_ids:
+            before = time.perf_counter()
+            response = client.delete(f"/record?id={record_id}")
+            latencies.append((time.perf_counter() - before) * 1000)
+            if response.status_code != 204:
+                raise RuntimeError(f"DELETE answered {response.status_code}")
+        elapsed = time.monotonic() - started
+    return {
+        "deletes": bench.plan.deletes,
+        "record_mb": 1,
+        "per_s": round(bench.plan.deletes / elapsed),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+    }
+
+
+STEPS = {
+    "uploads": uploads,
+    "memory": memory,
+    "register": register,
+    "busy": busy,
+    "download": download,
+    "owner": owner,
+}

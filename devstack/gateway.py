@@ -1,0 +1,110 @@
+"""nginx's configuration for the local stack, rendered from the template the compose image renders.
+
+The stack's folder plays the part of /etc/nginx: `conf.d/gateway.conf` from
+nginx/templates, `includes/` linked to nginx/includes, and a main config from
+nginx/local.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from devstack.topology import ROOT, Ports
+
+NGINX = ROOT / "nginx"
+
+
+def gateway_defaults() -> dict[str, str]:
+    """nginx/defaults.env: the gateway settings' defaults, which the image applies too."""
+    lines = (NGINX / "defaults.env").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return dict(pairs)
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Substitute ${NAME} like the nginx image's envsubst does, refusing to leave one unset."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template variable ${{{name}}} has no value")
+        return values[name]
+
+    return re.sub(r"\$\{([A-Z][A-Z0-9_]*)\}", substitute, template)
+
+
+def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
+    return {
+        # Unset or empty means the default, as in the image.
+        **{name: env.get(name) or default for name, default in gateway_defaults().items()},
+        "RECORD_CACHE_DIR": "cache/records",  # in the stack's folder, nginx's prefix
+        "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
+        "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{ports.gateway_status}",
+        # A file in the stack's folder: piping a line per request through
+        # honcho cost a tenth of the register throughput.
+        "ACCESS_LOG": "logs/access.log",
+        "OPENAPI_FILE": str(ROOT / "openapi.yaml"),
+        "WEB_ROOT": str(ROOT / "web" / "public"),
+        "SWAGGER_UI_DIR": str(ROOT / "web" / "node_modules" / "swagger-ui-dist"),
+        **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in ports.functions.items()},
+    }
+
+
+def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
+    """Lay out nginx's prefix like /etc/nginx in the image; returns the main config file."""
+    (state_dir / "conf.d").mkdir(parents=True, exist_ok=True)
+    gateway = render((NGINX / "templates" / "gateway.conf.template").read_text(), values)
+    (state_dir / "conf.d" / "gateway.conf").write_text(gateway)
+    includes = state_dir / "includes"
+    if includes.is_symlink() or includes.exists():
+        includes.unlink()
+    includes.symlink_to(NGINX / "includes")
+    # nginx's workers drop root; they must still be able to write request bodies.
+    is_root = os.geteuid() == 0
+    (state_dir / "logs").mkdir(exist_ok=True)
+    for path in [
+        *(state_dir / "temp" / temp for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        state_dir / "cache" / "records",
+    ]:
+        path.mkdir(parents=True, exist_ok=True)
+        if is_root:
+            shutil.chown(path, user="www-data")
+    config = state_dir / "nginx.conf"
+    config.write_text(
+        render(
+            (NGINX / "local" / "nginx.conf.template").read_text(),
+            {"WORKER_USER_LINE": worker_user_line(), "SERVERS": "include conf.d/*.conf;"},
+        )
+    )
+    return config
+
+
+def worker_user_line() -> str:
+    return "user www-data;" if os.geteuid() == 0 else "# (not root: workers run as this user)"
+
+
+def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:
+    """A plain nginx serving the files under `root` on `port`: the benchmark's floor for downloads."""
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / "temp" / temp).mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    server = f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}"
+    values = {"WORKER_USER_LINE": worker_user_line(), "SERVERS": server}
+    config.write_text(render((NGINX / "local" / "nginx.conf.template").read_text(), values))
+    return config
+
+
+def closed_to_workers(state_dir: Path) -> Path | None:
+    """The first folder down to `state_dir` that others may not enter, if any.
+
+    Run as root, nginx's workers are www-data, and they write the download cache there.
+    """
+    for folder in [*reversed(state_dir.parents), state_dir]:
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None

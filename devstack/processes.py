@@ -1,0 +1,58 @@
+"""Starting processes that listen, and knowing when they do."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 60
+#: uvicorn's graceful shutdown (--timeout-graceful-shutdown 20) with room to spare.
+STOP_TIMEOUT_S = 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """Return once `process`, just started, answers on 127.0.0.1:`port`; RuntimeError if it exits or is late."""
+    deadline = time.monotonic() + timeout_s
+    while not answers("127.0.0.1", port):
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers on port {port} after {timeout_s} s")
+        time.sleep(0.05)
+
+
+def nginx_command(prefix: Path, config: Path) -> list[str]:
+    """nginx in the foreground with `prefix` as its home, logging errors to stderr."""
+    return [shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"]
+
+
+@contextmanager
+def serving(command: list[str], port: int, **popen: object) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` running until the block ends, once it answers on `port`; then SIGTERM, and wait."""
+    process: subprocess.Popen[bytes] = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    try:
+        wait_for_port(port, process)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=STOP_TIMEOUT_S)

@@ -1,0 +1,72 @@
+"""What runs where: the functions, their ports, and how each is started (as in its image)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
+
+
+@dataclass(frozen=True)
+class Ports:
+    gateway: int
+    gateway_status: int
+    functions: Mapping[str, int]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        """GATEWAY_PORT, or 5000; every internal port as set, or a free one, so stacks can run side by side."""
+        return cls(
+            gateway=int(env.get("GATEWAY_PORT") or 5000),
+            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or free_port()),
+            functions={name: int(env.get(f"{name.upper()}_PORT") or free_port()) for name in FUNCTIONS},
+        )
+
+    def describe(self) -> str:
+        """The ready line's account of them, which `Ports.described` reads back."""
+        functions = ", ".join(f"{name} on :{port}" for name, port in self.functions.items())
+        return f"http://127.0.0.1:{self.gateway}; {functions}; the gateway's /healthz on :{self.gateway_status}"
+
+    @classmethod
+    def described(cls, line: str) -> Ports:
+        gateway = re.search(r"http://127\.0\.0\.1:(\d+);", line)
+        status = re.search(r"the gateway's /healthz on :(\d+)", line)
+        assert gateway is not None
+        assert status is not None
+        functions = {name: int(port) for name, port in re.findall(r"(\w+) on :(\d+)", line) if name in FUNCTIONS}
+        return cls(int(gateway[1]), int(status[1]), functions)
+
+
+def function_command() -> list[str]:
+    """The CMD of the functions' Dockerfile: local and container processes run the same line.
+
+    It names no app: uvicorn takes it from UVICORN_APP (see `function_env`), as in the image.
+    """
+    dockerfile = (ROOT / "functions" / "Dockerfile").read_text()
+    match = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    if match is None:
+        raise SystemExit("functions/Dockerfile has no exec-form CMD")
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+def function_env(env: Mapping[str, str], name: str, port: int) -> dict[str, str]:
+    """`env` plus what the image's ENV sets, for function `name` on loopback port `port`."""
+    return {
+        **env,
+        "UVICORN_APP": f"{name}.app:app",
+        "UVICORN_HOST": "127.0.0.1",
+        "UVICORN_PORT": str(port),
+        "UVICORN_FORWARDED_ALLOW_IPS": "127.0.0.1",
+        # The venv's executables (uvicorn, ffmpeg wrappers) first, like the image's PATH.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
