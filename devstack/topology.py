@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.processes import free_port
+from devstack.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
@@ -25,10 +25,11 @@ class Ports:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
         """GATEWAY_PORT, or 5000; every internal port as set, or a free one, so stacks can run side by side."""
+        spare = iter(free_ports(1 + len(FUNCTIONS)))
         return cls(
             gateway=int(env.get("GATEWAY_PORT") or 5000),
-            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or free_port()),
-            functions={name: int(env.get(f"{name.upper()}_PORT") or free_port()) for name in FUNCTIONS},
+            gateway_status=int(env.get("GATEWAY_STATUS_PORT") or next(spare)),
+            functions={name: int(env.get(f"{name.upper()}_PORT") or next(spare)) for name in FUNCTIONS},
         )
 
     def describe(self) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.background import Background, start_in_background
 from devstack.gateway import gateway_values, render_nginx
-from devstack.processes import free_port, nginx_command, serving
+from devstack.processes import free_port, free_ports, nginx_command, serving
 from devstack.topology import FUNCTIONS, ROOT, Ports, function_command, function_env
 
 Stack = Background
@@ -64,7 +64,8 @@ def serve_function(name: str, **env: str) -> Iterator[Function]:
 @contextmanager
 def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
     """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
-    ports = Ports(gateway=free_port(), gateway_status=free_port(), functions={name: free_port() for name in FUNCTIONS})
+    gateway_port, status_port, *function_ports = free_ports(2 + len(FUNCTIONS))
+    ports = Ports(gateway_port, status_port, dict(zip(FUNCTIONS, function_ports, strict=True)))
     with open_folder("records-gateway-") as prefix:
         config = render_nginx(prefix, gateway_values(ports, env))
         with (
