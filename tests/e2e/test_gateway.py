@@ -183,3 +183,17 @@ def test_a_client_that_stops_sending_its_body_is_cut_off() -> None:
             )
             answer = connection.recv(65_536)  # the socket's own timeout (10 s) would raise instead
     assert answer == b""
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit() -> None:
+    forwarded = [{"x-forwarded-for": f"203.0.113.{n}"} for n in (1, 1, 1, 2)]
+    with lone_gateway(POST_RATE_LIMIT="1r/m", POST_BURST="1", TRUSTED_PROXIES="127.0.0.1") as gateway:
+        statuses = [gateway.post("/register", json={"name": "x"}, headers=headers).status_code for headers in forwarded]
+    assert statuses == [503, 503, 429, 503]  # the third from .1 is over its burst; .2 has its own
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_not_believed() -> None:
+    forwarded = [{"x-forwarded-for": f"203.0.113.{n}"} for n in (1, 2, 3)]
+    with lone_gateway(POST_RATE_LIMIT="1r/m", POST_BURST="1") as gateway:
+        statuses = [gateway.post("/register", json={"name": "x"}, headers=headers).status_code for headers in forwarded]
+    assert statuses == [503, 503, 429]  # one address, whatever the header says
