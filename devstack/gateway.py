@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devstack.topology import ROOT, Ports
@@ -64,38 +64,30 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
     if includes.is_symlink() or includes.exists():
         includes.unlink()
     includes.symlink_to(NGINX / "includes")
-    # nginx's workers drop root; they must still be able to write request bodies.
-    is_root = os.geteuid() == 0
     (state_dir / "logs").mkdir(exist_ok=True)
-    for path in [
-        *(state_dir / "temp" / temp for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
-        state_dir / "cache" / "records",
-    ]:
-        path.mkdir(parents=True, exist_ok=True)
-        if is_root:
-            shutil.chown(path, user="www-data")
-    config = state_dir / "nginx.conf"
-    config.write_text(
-        render(
-            (NGINX / "local" / "nginx.conf.template").read_text(),
-            {"WORKER_USER_LINE": worker_user_line(), "SERVERS": "include conf.d/*.conf;"},
-        )
-    )
-    return config
-
-
-def worker_user_line() -> str:
-    return "user www-data;" if os.geteuid() == 0 else "# (not root: workers run as this user)"
+    return write_main_config(state_dir, "include conf.d/*.conf;", writable=[state_dir / "cache" / "records"])
 
 
 def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:
     """A plain nginx serving the files under `root` on `port`: the benchmark's floor for downloads."""
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "temp" / temp).mkdir(parents=True, exist_ok=True)
+    return write_main_config(prefix, f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}")
+
+
+def write_main_config(prefix: Path, servers: str, writable: Sequence[Path] = ()) -> Path:
+    """`prefix`/nginx.conf from nginx/local's template around `servers`, and the folders its workers write."""
+    is_root = os.geteuid() == 0
+    for path in [*(prefix / "temp" / temp for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")), *writable]:
+        path.mkdir(parents=True, exist_ok=True)
+        # nginx's workers drop root; they must still be able to write request bodies.
+        if is_root:
+            shutil.chown(path, user="www-data")
+    worker_user = "user www-data;" if is_root else "# (not root: workers run as this user)"
     config = prefix / "nginx.conf"
-    server = f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}"
-    values = {"WORKER_USER_LINE": worker_user_line(), "SERVERS": server}
-    config.write_text(render((NGINX / "local" / "nginx.conf.template").read_text(), values))
+    config.write_text(
+        render(
+            (NGINX / "local" / "nginx.conf.template").read_text(), {"WORKER_USER_LINE": worker_user, "SERVERS": servers}
+        )
+    )
     return config
 
 
