@@ -13,6 +13,7 @@ from common.config import Settings
 from common.db import create_db_engine
 from common.provision import FUNCTIONS_ROLE, let_functions_log_in
 from tests.support.audio import Wav
+from tests.support.auth import bearer
 from tests.support.functions import build_function
 
 
@@ -53,12 +54,12 @@ def test_every_function_works_as_the_role(functions_settings: Settings) -> None:
         download = get_record.get(created.json()["url"].removeprefix("http://testserver"))
     assert download.status_code == 200
     assert len(download.content) == created.json()["size_bytes"]
-    bearer = {"Authorization": f"Bearer {user['access_token']}"}
+    owner = bearer(user["access_token"])
     with TestClient(build_function("list_records", functions_settings)) as list_records:
-        listed = list_records.get("/records", headers=bearer)
+        listed = list_records.get("/records", headers=owner)
     assert [record["record_id"] for record in listed.json()["records"]] == [created.json()["record_id"]]
     with TestClient(build_function("delete_record", functions_settings)) as delete_record:
-        deleted = delete_record.delete(f"/record?id={created.json()['record_id']}", headers=bearer)
+        deleted = delete_record.delete(f"/record?id={created.json()['record_id']}", headers=owner)
     assert deleted.status_code == 204
 
 

@@ -32,6 +32,7 @@ import pytest
 from devstack.processes import free_port
 from devstack.topology import ROOT
 from tests.support.audio import Wav
+from tests.support.auth import bearer
 
 pytestmark = pytest.mark.compose
 
@@ -234,17 +235,17 @@ def test_the_owner_lists_and_deletes_through_the_gateway(stack: ComposeStack, up
     stack.timed("scale list_records=2 delete_record=2", "up", "-d", "--no-deps", "--no-recreate", "--wait",
                 "--scale", "list_records=2", "--scale", "delete_record=2", "list_records", "delete_record")  # fmt: skip
     assert len(stack.containers("list_records")) == len(stack.containers("delete_record")) == 2
-    bearer = {"Authorization": f"Bearer {uploader.token}"}
+    owner = bearer(uploader.token)
     with stack.client() as client:
-        assert {client.get("/records", headers=bearer).status_code for _ in range(20)} == {200}
+        assert {client.get("/records", headers=owner).status_code for _ in range(20)} == {200}
         created = uploader.raw(client, Wav(duration_s=0.5).to_bytes()).json()
         assert client.get(created["url"]).status_code == 200  # and now in the gateway's cache
-        listed = client.get("/records", headers=bearer)
+        listed = client.get("/records", headers=owner)
         assert listed.status_code == 200
         assert listed.json()["records"][0]["url"] == created["url"]
-        assert client.delete(f"/record?id={created['record_id']}", headers=bearer).status_code == 204
+        assert client.delete(f"/record?id={created['record_id']}", headers=owner).status_code == 204
         assert client.get(created["url"]).status_code == 404
-        assert client.delete(f"/record?id={created['record_id']}", headers=bearer).status_code == 404
+        assert client.delete(f"/record?id={created['record_id']}", headers=owner).status_code == 404
 
 
 def test_every_service_reports_healthy(stack: ComposeStack) -> None:

@@ -11,12 +11,9 @@ from sqlalchemy import Engine
 from common.storage import CHUNK_BYTES
 from devstack.seed import create_user, seed_record
 from tests.support.audio import Wav
+from tests.support.auth import bearer
 from tests.support.problems import assert_problem
 from tests.support.stacks import Stack
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from common.models import Record, RecordChunk
 from common.storage.write import used_bytes
 from devstack.seed import create_user, seed_record
 from functions.delete_record.app import delete_owned
+from tests.support.auth import bearer
 from tests.support.functions import build_function, build_without_database
 from tests.support.problems import assert_problem
 
@@ -28,10 +29,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def owner(engine: Engine) -> tuple[int, str]:
     return create_user(engine, "deleter")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def stored(engine: Engine, record_id: uuid.UUID) -> tuple[int, int]:

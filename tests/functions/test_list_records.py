@@ -16,6 +16,7 @@ from common.models import Record
 from devstack.seed import create_user, seed_record
 from functions.list_records.app import DEFAULT_LIMIT, MAX_LIMIT
 from functions.list_records.cursor import Position
+from tests.support.auth import bearer
 from tests.support.functions import build_function, build_without_database
 from tests.support.problems import assert_problem
 
@@ -24,10 +25,6 @@ from tests.support.problems import assert_problem
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(build_function("list_records", settings)) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
