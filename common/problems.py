@@ -72,6 +72,11 @@ def retry_later(detail: str) -> "Problem":
     return Problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def no_such_record() -> "Problem":
+    """The one 404 for an unknown record and another user's alike, so that ids cannot be probed."""
+    return Problem(404, "No such record for this user.")
+
+
 # Starlette raises these with the bare reason phrase; say what actually went wrong.
 _DEFAULT_DETAILS = {
     404: "There is nothing at this path.",

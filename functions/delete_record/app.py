@@ -27,7 +27,7 @@ from common.auth import token_owner
 from common.config import Settings
 from common.models import Record
 from common.payloads import validate_query
-from common.problems import Problem
+from common.problems import no_such_record
 from common.web import create_app, engine_of
 
 logger = logging.getLogger("records.delete_record")
@@ -55,7 +55,7 @@ async def delete_record(request: Request) -> Response:
     query = validate_query(DeleteQuery, request)
     owned = query.user in (None, user_id)
     if not owned or not await run_in_threadpool(delete_owned, engine, query.id, user_id):
-        raise Problem(404, "No such record for this user.")
+        raise no_such_record()
     logger.info("deleted record_id=%s user_id=%d", query.id, user_id, extra={"record_id": str(query.id)})
     return Response(status_code=204)
 

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.config import Settings
 from common.payloads import validate_query
-from common.problems import Problem, problem_response
+from common.problems import no_such_record, problem_response
 from common.storage.read import RecordGoneError, stream_bytes
 from common.web import create_app, engine_of
 
@@ -51,10 +51,6 @@ class RecordQuery(BaseModel):
     user: PositiveInt
 
 
-def not_found() -> Problem:
-    return Problem(404, "No such record for this user.")
-
-
 def parse_query(request: Request) -> tuple[RecordQuery, str]:
     """The link's parameters and their one spelling; 422 for a parameter given twice or not valid."""
     query = validate_query(RecordQuery, request)
@@ -68,7 +64,7 @@ async def get_record(request: Request) -> Response:
     engine = engine_of(request)
     record = await run_in_threadpool(find_record, engine, query.id, query.user)
     if record is None:
-        raise not_found()
+        raise no_such_record()
 
     etag = entity_tag(record.sha256)
     last_modified = http_date(record.created_at)
