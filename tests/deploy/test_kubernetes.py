@@ -62,6 +62,12 @@ def one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
     return document
 
 
+def generated(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The object kustomize generated as `name`, whatever hash of its contents ends its name."""
+    [document] = (d for d in find(documents, kind) if re.fullmatch(rf"{name}-[a-z0-9]{{10}}", d["metadata"]["name"]))
+    return document
+
+
 def pod_templates(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     for document in documents:
         if document["kind"] in ("Deployment", "Job"):
@@ -112,7 +118,7 @@ def test_a_pod_outlives_uvicorns_graceful_shutdown(overlay: list[dict[str, Any]]
 
 def test_function_settings_are_settings_and_passwords_come_from_secrets(overlay: list[dict[str, Any]]) -> None:
     settings = {name.upper() for name in Settings.model_fields}
-    config = next(d for d in find(overlay, "ConfigMap") if d["metadata"]["name"].startswith("records-functions"))
+    config = generated(overlay, "ConfigMap", "records-functions")
     assert set(config["data"]) <= settings, set(config["data"]) - settings
     for name, pod in pod_templates(overlay):
         for container in pod["containers"]:
@@ -129,7 +135,7 @@ def test_function_settings_are_settings_and_passwords_come_from_secrets(overlay:
 def test_the_gateway_gets_every_template_value_and_reaches_every_function(overlay: list[dict[str, Any]]) -> None:
     template = (ROOT / "nginx" / "templates" / "gateway.conf.template").read_text()
     variables = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", template))
-    config = next(d for d in find(overlay, "ConfigMap") if d["metadata"]["name"].startswith("records-gateway"))
+    config = generated(overlay, "ConfigMap", "records-gateway")
     assert set(config["data"]) <= variables
     assert variables <= set(config["data"]) | set(gateway_defaults()), variables - set(config["data"])
     for function in FUNCTIONS:
