@@ -16,7 +16,7 @@ import uuid
 
 from pydantic import BaseModel, PositiveInt
 from sqlalchemy import Engine, delete
-from sqlmodel import Session, col
+from sqlmodel import col
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,10 +43,8 @@ def delete_owned(engine: Engine, record_id: uuid.UUID, user_id: int) -> bool:
     statement = (
         delete(Record).where(col(Record.id) == record_id, col(Record.user_id) == user_id).returning(col(Record.id))
     )
-    with Session(engine) as session:
-        deleted = session.execute(statement).first() is not None
-        session.commit()
-    return deleted
+    with engine.begin() as connection:
+        return connection.execute(statement).first() is not None
 
 
 async def delete_record(request: Request) -> Response:
