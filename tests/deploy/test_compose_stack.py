@@ -29,7 +29,7 @@ import httpx2
 import psycopg2
 import pytest
 
-from devstack.processes import free_port
+from devstack.processes import free_port, free_ports
 from devstack.topology import ROOT
 from tests.support.audio import Wav
 from tests.support.auth import bearer
@@ -140,7 +140,8 @@ def stack() -> Iterator[ComposeStack]:
     with tempfile.TemporaryDirectory(prefix="records-compose-") as folder:
         directory = Path(folder)
         copy_of_the_working_tree(directory)
-        running = ComposeStack(directory, f"records-test-{secrets.token_hex(4)}", free_port(), free_port())
+        gateway_port, postgres_port = free_ports(2)  # chosen together: never the same one twice
+        running = ComposeStack(directory, f"records-test-{secrets.token_hex(4)}", gateway_port, postgres_port)
         (directory / ".env").write_text(
             f"POSTGRES_PASSWORD={single_quoted(OWNER_PASSWORD)}\n"
             f"FUNCTIONS_DB_PASSWORD={single_quoted(FUNCTIONS_PASSWORD)}\n"
