@@ -49,8 +49,13 @@ def unauthorized() -> Problem:
     )
 
 
+#: Digits in the largest id a bigint holds (2**63 - 1); longer ones are refused before int() reads them.
+_MAX_ID_DIGITS = len(str(2**63 - 1))
+
+
 def parse_user_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
+    digits = value.lstrip("0")
+    if not value.isascii() or not value.isdigit() or len(digits) > _MAX_ID_DIGITS or not 0 < int(value) < 2**63:
         raise Problem(
             422,
             "user_id must be a positive integer.",

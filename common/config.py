@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     min_upload_kib_s: float = Field(default=16.0, ge=0)
     conversion_timeout_s: float = Field(default=600.0, gt=0)
     user_quota_mb: int = Field(default=1024, ge=1)
+    #: All forms whose file comes before their credentials hold at most this much of it together.
+    unauthenticated_hold_mb: int = Field(default=16, ge=1, le=1024)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from common.problems import Problem, retry_later
 from common.storage.write import QuotaExceededError, check_quota, store_record
 from common.web import create_app, engine_of, settings_of
 
-from .admission import Admission
+from .admission import Admission, stalled
 from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
 from .metrics import AUDIO_SECONDS, MP3_BYTES_OUT, REJECTIONS, WAV_BYTES_IN
 from .names import clean_file_name
@@ -62,8 +62,9 @@ class Upload:
     Nothing holds a converter before the uploader is authenticated: a raw body
     and a form whose credentials come first are authenticated at the file's
     first byte. A form whose file comes first is held, up to
-    UNAUTHENTICATED_PREFIX_BYTES, until its credentials arrive after it; a
-    longer one is refused with 422.
+    UNAUTHENTICATED_PREFIX_BYTES and within the process's budget for such
+    bytes, until its credentials arrive after it; a longer one is refused
+    with 422. Whatever of the form follows the file, no converter waits for it.
     """
 
     def __init__(self, request: Request, settings: Settings) -> None:
@@ -89,34 +90,48 @@ class Upload:
 
     async def run(self, events: AsyncIterator[Event]) -> Record:
         """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
-        async with AsyncExitStack() as stack:
-            async with asyncio.timeout(self.settings.conversion_timeout_s):
-                wav, mp3 = await self.convert(events, stack)
+        async with asyncio.timeout(self.settings.conversion_timeout_s):
+            wav, mp3 = await self.convert(events)
+        with mp3.spool:
+            # The converter is free again; what is left of the form must still come soon, and be small.
+            await self.rest_of_form(events)
             record = self.describe(wav, mp3)
             quota = self.settings.user_quota_bytes
             await run_in_threadpool(store_record, engine_of(self.request), record, mp3.spool, quota)
             return record
 
-    async def convert(self, events: AsyncIterator[Event], stack: AsyncExitStack) -> tuple[WavFormat, Mp3]:
+    async def convert(self, events: AsyncIterator[Event]) -> tuple[WavFormat, Mp3]:
+        """The file through ffmpeg; the converter is held from its first audio to its last byte, no longer."""
         file_data = await self.until_the_file(events)
         if file_data is None:  # the file came first: hold a prefix of it until the credentials arrive
             file_data = iter_once(await self.hold_prefix(events))
         await self.authenticate()
-        conversion: Conversion | None = None
-        async for data in file_data:  # up to the first audio: the header
-            if audio := self.reader.feed(data):
-                conversion = await self.start_conversion(stack)
-                await conversion.write(audio)
-                break
-        if conversion is not None:  # a converter is held from here on: the upload must keep moving
-            async for data in self.admission.paced(file_data):
-                await conversion.write(self.reader.feed(data))
-        wav = self.reader.finish()
-        # The rest of the form (fields after the file) is read to its end, for its errors, and ignored.
-        async for _ in events:
-            pass
-        assert conversion is not None  # a header that parses has been passed on
-        return wav, await conversion.finish()
+        async with AsyncExitStack() as converter:
+            conversion: Conversion | None = None
+            async for data in file_data:  # up to the first audio: the header
+                if audio := self.reader.feed(data):
+                    conversion = await self.start_conversion(converter)
+                    await conversion.write(audio)
+                    break
+            if conversion is not None:  # a converter is held from here on: the upload must keep moving
+                async for data in self.admission.paced(file_data):
+                    await conversion.write(self.reader.feed(data))
+            wav = self.reader.finish()
+            assert conversion is not None  # a header that parses has been passed on
+            return wav, await conversion.finish()
+
+    async def rest_of_form(self, events: AsyncIterator[Event]) -> None:
+        """Read the fields after the file to the body's end, for their errors; 408 when they dawdle.
+
+        upload.py bounds their size (MAX_TAIL_BYTES).
+        """
+        try:
+            async with asyncio.timeout(self.settings.upload_idle_timeout_s):
+                async for _ in events:
+                    pass
+        except TimeoutError:
+            wait = self.settings.upload_idle_timeout_s
+            raise stalled(f"the form did not end within {wait:g} s of the file") from None
 
     async def until_the_file(self, events: AsyncIterator[Event]) -> AsyncIterator[bytes] | None:
         """Read fields up to the file; its data, or None when credentials may still follow it."""
@@ -131,20 +146,28 @@ class Upload:
         return iter_once(b"")
 
     async def hold_prefix(self, events: AsyncIterator[Event]) -> bytes:
+        """The file, while its sender is unknown: bounded in size, in pace, and by the process's budget."""
         held = bytearray()
-        async for data in file_bytes(events):
-            held += data
-            if len(held) > UNAUTHENTICATED_PREFIX_BYTES:
-                raise Problem(
-                    422,
-                    f"Send user_id and access_token before the file: a file over {UNAUTHENTICATED_PREFIX_BYTES} "
-                    "bytes is not held for credentials that come after it.",
-                    errors=[{"field": "file", "message": "comes before the credentials"}],
-                )
-        async for event in events:
-            if isinstance(event, FieldValue):
-                self.take_field(event)
-        return bytes(held)
+        async with self.admission.held.account() as hold:
+            async for data in self.admission.paced(file_bytes(events)):
+                hold(len(data))
+                held += data
+                if len(held) > UNAUTHENTICATED_PREFIX_BYTES:
+                    raise Problem(
+                        422,
+                        f"Send user_id and access_token before the file: a file over {UNAUTHENTICATED_PREFIX_BYTES} "
+                        "bytes is not held for credentials that come after it.",
+                        errors=[{"field": "file", "message": "comes before the credentials"}],
+                    )
+            try:
+                async with asyncio.timeout(self.settings.upload_idle_timeout_s):
+                    async for event in events:
+                        if isinstance(event, FieldValue):
+                            self.take_field(event)
+            except TimeoutError:
+                wait = self.settings.upload_idle_timeout_s
+                raise stalled(f"the credentials did not arrive within {wait:g} s of the file") from None
+            return bytes(held)
 
     async def start_conversion(self, stack: AsyncExitStack) -> Conversion:
         wav = self.reader.format

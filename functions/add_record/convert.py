@@ -137,7 +137,7 @@ def read_frame_header(head: bytes) -> Mp3Stream:
 
 @dataclass
 class Mp3:
-    """The converted file: its bytes in `spool` (rewound), its size, digest and stream format."""
+    """The converted file: its bytes in `spool` (rewound, the caller's to close), its size, digest and format."""
 
     spool: IO[bytes]
     size_bytes: int
@@ -168,6 +168,7 @@ class Conversion:
         self._digest = hashlib.sha256()
         self._size = 0
         self._head = b""
+        self._handed_over = False
         self._stderr = bytearray()
         self._readers = asyncio.gather(self._collect_stdout(), self._collect_stderr())
 
@@ -241,14 +242,16 @@ class Conversion:
         if returncode != 0 or self._size == 0 or self._size > self._max_mp3_bytes:
             raise await self._failure()
         self._spool.seek(0)
+        self._handed_over = True
         return Mp3(self._spool, self._size, self._digest.digest(), read_frame_header(self._head))
 
     async def close(self) -> None:
-        """Kill ffmpeg if it still runs, reap it, and release the MP3 spool."""
+        """Kill ffmpeg if it still runs, reap it, and release the MP3 spool unless `finish` handed it over."""
         if self._process.returncode is None:
             self._process.kill()
         await self._process.wait()
         # With ffmpeg gone its pipes are at EOF, so the readers end on their own.
         with contextlib.suppress(Exception):
             await self._readers
-        self._spool.close()
+        if not self._handed_over:
+            self._spool.close()

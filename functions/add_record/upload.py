@@ -13,7 +13,7 @@ streaming parser hands us each piece of it instead, to pass straight to ffmpeg.
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -25,6 +25,9 @@ FILE_FIELD = "file"
 # A form for this endpoint has three parts; a little slack for clients that add their own.
 MAX_PARTS = 16
 MAX_FIELD_BYTES = 1024
+#: What may follow the file part (a few fields, the closing boundary, an epilogue), counted
+#: from the first chunk after the one where the file ended.
+MAX_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class _FormReader:
         self.parts = 0
         self.files = 0
         self.finished = False
+        self.file_ended = False
         self._headers: dict[bytes, bytes] = {}
         self._header_name = b""
         self._header_value = b""
@@ -150,6 +154,7 @@ class _FormReader:
 
     def on_part_end(self) -> None:
         if self._is_file:
+            self.file_ended = True
             self.events.append(FileEnd())
             return
         try:
@@ -172,7 +177,31 @@ def _file_error(message: str) -> dict[str, str]:
 
 async def _multipart_events(request: Request, boundary: bytes, limit: int) -> AsyncGenerator[Event, None]:
     reader = _FormReader()
-    parser = MultipartParser(
+    try:
+        parser = _parser(boundary, reader)
+    except FormParserError as exc:  # python-multipart refuses a boundary over 256 characters
+        raise Problem(400, f"The multipart boundary is not one this service reads: {exc}.") from None
+    tail = 0
+    async for chunk in body_chunks(request, limit):
+        if reader.file_ended:
+            tail += len(chunk)
+            if tail > MAX_TAIL_BYTES:
+                raise Problem(413, f"More than {MAX_TAIL_BYTES} bytes follow the file; the form has nothing that long.")
+        try:
+            parser.write(chunk)
+        except FormParserError as exc:
+            raise Problem(400, f"The multipart body is malformed: {exc}.") from None
+        events, reader.events = reader.events, []
+        for event in events:
+            yield event
+    if not reader.finished:
+        raise Problem(400, "The multipart body ends before its closing boundary.")
+    if reader.files == 0:
+        raise Problem(422, "The form has no field 'file'.", errors=[_file_error("missing")])
+
+
+def _parser(boundary: bytes, reader: _FormReader) -> MultipartParser:
+    return MultipartParser(
         boundary,
         callbacks={
             "on_part_begin": reader.on_part_begin,
@@ -185,15 +214,3 @@ async def _multipart_events(request: Request, boundary: bytes, limit: int) -> As
             "on_end": reader.on_end,
         },
     )
-    async for chunk in body_chunks(request, limit):
-        try:
-            parser.write(chunk)
-        except MultipartParseError as exc:
-            raise Problem(400, f"The multipart body is malformed: {exc}.") from None
-        events, reader.events = reader.events, []
-        for event in events:
-            yield event
-    if not reader.finished:
-        raise Problem(400, "The multipart body ends before its closing boundary.")
-    if reader.files == 0:
-        raise Problem(422, "The form has no field 'file'.", errors=[_file_error("missing")])

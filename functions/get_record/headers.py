@@ -14,6 +14,8 @@ _SINGLE_RANGE = re.compile(r"^bytes=(?P<first>\d*)-(?P<last>\d*)$")
 # RFC 5987 attr-char: what may appear unescaped in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 FALLBACK_STEM = "record"
+#: The most each of Content-Disposition's two names takes: the whole header stays under 1 kB.
+NAME_BYTES = 400
 # Past any size a record can have; longer numbers are read as this (int() refuses past 4,300 digits).
 HUGE = 10**18
 
@@ -64,7 +66,7 @@ def if_range_holds(if_range: str | None, etag: str, last_modified: str) -> bool:
         return value == etag
     try:
         return parsedate_to_datetime(value) == parsedate_to_datetime(last_modified)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year of more digits than a C long
         return False
 
 
@@ -110,10 +112,28 @@ def mp3_name(original_name: str) -> str:
 
 
 def content_disposition(original_name: str) -> str:
-    """`attachment` with an ASCII `filename` for old clients and the exact name in `filename*`."""
+    """`attachment` with an ASCII `filename` for old clients and the name itself in `filename*`.
+
+    Both are bounded (NAME_BYTES each), whatever the stored name: a legal 255-character
+    name can expand twentyfold (NFKD, then percent-encoding), and a header past the
+    gateway's buffer would make the record undownloadable.
+    """
     name = mp3_name(original_name)
-    ascii_stem = unicodedata.normalize("NFKD", name.removesuffix(".mp3")).encode("ascii", "ignore").decode()
-    ascii_stem = re.sub(r"[^A-Za-z0-9 !#$&'()+,\-.;=@\[\]^_`{}~]", "_", ascii_stem).strip(" .")
+    stem = name.removesuffix(".mp3")
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9 !#$&'()+,\-.;=@\[\]^_`{}~]", "_", ascii_stem)[:NAME_BYTES].strip(" .")
     if not ascii_stem.strip("_"):
         ascii_stem = FALLBACK_STEM
-    return f"attachment; filename=\"{ascii_stem}.mp3\"; filename*=UTF-8''{quote(name, safe=_ATTR_CHARS)}"
+    encoded = encoded_prefix(stem, NAME_BYTES - len(".mp3"))
+    return f"attachment; filename=\"{ascii_stem}.mp3\"; filename*=UTF-8''{encoded or FALLBACK_STEM}.mp3"
+
+
+def encoded_prefix(text: str, limit: int) -> str:
+    """`text` percent-encoded (RFC 5987), cut at a whole character so that it fits in `limit` bytes."""
+    encoded = ""
+    for char in text:
+        piece = quote(char, safe=_ATTR_CHARS)
+        if len(encoded) + len(piece) > limit:
+            break
+        encoded += piece
+    return encoded

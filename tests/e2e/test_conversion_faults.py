@@ -32,13 +32,16 @@ def ffmpeg_of(function: Function) -> list[psutil.Process]:
 class RawUpload:
     """A raw-body upload over a bare socket, so the test decides when each byte is sent."""
 
-    def __init__(self, function: Function, user: tuple[int, str], wav: bytes, content_type: str = "audio/wav") -> None:
+    def __init__(
+        self, function: Function, user: tuple[int, str] | None, wav: bytes, content_type: str = "audio/wav"
+    ) -> None:
+        """`user` None sends no credentials in the query or the headers."""
         self.wav = wav
         self.connection = socket.create_connection(("127.0.0.1", function.port), timeout=30)
+        query, authorization = (f"?user_id={user[0]}", f"Authorization: Bearer {user[1]}\r\n") if user else ("", "")
         self.connection.sendall(
-            f"POST /record?user_id={user[0]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {user[1]}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(wav)}\r\n\r\n".encode()
+            f"POST /record{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(wav)}\r\n\r\n".encode()
         )
 
     def send(self, data: bytes) -> None:
@@ -160,3 +163,53 @@ def test_an_anonymous_form_holds_no_converter(one_converter: Function, uploader:
     assert not ffmpeg_of(one_converter)
     assert stored_whole(one_converter, uploader)
     anonymous.connection.close()
+
+
+def test_what_follows_the_file_holds_no_converter(one_converter: Function, uploader: tuple[int, str]) -> None:
+    """The file ends, then another field drips a byte at a time: ffmpeg is done at once, the dawdler gets 408."""
+    credentials = f'--b\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n{uploader[0]}\r\n'.encode()
+    file_part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    form = credentials + file_part + Wav(duration_s=3).to_bytes() + b"\r\n"
+    tail = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + b"x" * 200 + b"\r\n--b--\r\n"
+    dawdler = RawUpload(one_converter, uploader, form + tail, "multipart/form-data; boundary=b")
+    dawdler.send(form[:-100_000])
+    assert wait_for(lambda: ffmpeg_of(one_converter)), "ffmpeg never started"
+    dawdler.send(form[-100_000:])
+    stop = threading.Event()
+
+    def drip() -> None:
+        for offset in range(len(tail)):
+            if stop.wait(0.3):
+                return
+            dawdler.send(tail[offset : offset + 1])
+
+    threading.Thread(target=drip, daemon=True).start()
+    try:
+        assert wait_for(lambda: not ffmpeg_of(one_converter), timeout_s=5), "the converter waits for the form's end"
+        assert dawdler.response()[0] == 408
+    finally:
+        stop.set()
+    assert stored_whole(one_converter, uploader)
+
+
+HOLD_MB = 4
+
+
+@pytest.mark.usefixtures("nothing_stored")
+def test_anonymous_prefixes_share_one_budget(database_url: str) -> None:
+    """Sixty forms, each with 900 kB of file before credentials that never come: 4 MB held, the rest 503."""
+    prefix = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    prefix += Wav(duration_s=5).to_bytes()[:900_000]
+    with serve_function("add_record", UNAUTHENTICATED_HOLD_MB=str(HOLD_MB), UPLOAD_IDLE_TIMEOUT_S="10") as function:
+        process = psutil.Process(function.process.pid)
+        before = process.memory_info().rss
+        uploads = [
+            RawUpload(function, None, prefix + b"\r\n--b--\r\n", "multipart/form-data; boundary=b") for _ in range(60)
+        ]
+        for upload in uploads:
+            upload.send(prefix)  # held whole (it is under 1 MiB), or refused: either way over when this returns
+        growth = process.memory_info().rss - before  # well before UPLOAD_IDLE_TIMEOUT_S frees what is held
+        statuses = [upload.response()[0] for upload in uploads]
+    assert growth < (HOLD_MB + 30) * 1024 * 1024, f"add_record grew by {growth / 2**20:.0f} MiB"
+    assert statuses.count(503) >= 50, statuses
+    assert set(statuses) <= {503, 408}

@@ -125,3 +125,22 @@ def test_a_client_leaving_mid_download_leaks_nothing(stack: Stack, engine: Engin
     with httpx2.Client(timeout=60) as client:  # and it still serves, whole and right
         response = client.get(f"http://127.0.0.1:{port}/record?id={record_id}&user={uploader[0]}")
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize(
+    "name", ["\ufdfa" * 251 + ".wav", "😀" * 251 + ".wav", "%" * 255], ids=["nfkd", "emoji", "percent"]
+)
+def test_a_record_under_the_worst_legal_name_downloads_through_the_gateway(
+    gateway_module: httpx2.Client, uploader_via_gateway: tuple[int, str], name: str
+) -> None:
+    user_id, token = uploader_via_gateway
+    response = gateway_module.post(
+        "/record",
+        data={"user_id": str(user_id), "access_token": token},
+        files={"file": (name, Wav(duration_s=0.2).to_bytes(), "audio/wav")},
+    )
+    assert response.status_code == 201, response.text
+    for method in ("GET", "HEAD"):
+        download = gateway_module.request(method, response.json()["url"])
+        assert download.status_code == 200, download.text
+        assert download.headers["content-disposition"].endswith(".mp3")

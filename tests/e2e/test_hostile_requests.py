@@ -42,10 +42,18 @@ json_bodies = st.one_of(
         lambda value: httpx2.Request("POST", "http://x", json={"name": value}).read()
     ),
 )
+# If-Range dates that no datetime holds: years past 9999 and past a C long, offsets past a day.
+if_ranges = st.one_of(
+    st.builds("Fri, 31 Dec {} 23:59:59 GMT".format, st.sampled_from(["10000", "99999999999999999999", "0000"])),
+    st.just("Fri, 31 Dec 9999 23:59:59 -9999"),
+    header_texts,
+).map(lambda text: text.encode("latin-1"))
+boundaries = st.one_of(st.integers(1, 400).map(lambda n: "b" * n), header_texts)
 queries = st.one_of(
     st.text(st.characters(codec="utf-8"), max_size=80).map(lambda text: quote(text, safe="=&+:")),
     st.builds("id={}&user={}".format, st.uuids().map(str), numbers),
     st.builds("id={}&user=1&id={}".format, st.uuids().map(str), st.uuids().map(str)),
+    st.builds("user_id={}".format, numbers),
 )
 
 
@@ -62,12 +70,12 @@ def test_register_never_fails_on_a_body(stack: Stack, body: bytes, host: bytes) 
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=queries, range_=ranges, host=hosts, method=st.sampled_from(["GET", "HEAD"]))
+@given(query=queries, range_=ranges, if_range=if_ranges, host=hosts, method=st.sampled_from(["GET", "HEAD"]))
 def test_downloads_never_fail_on_a_query_a_range_or_a_host(
-    stack: Stack, query: str, range_: bytes, host: bytes, method: str
+    stack: Stack, query: str, range_: bytes, if_range: bytes, host: bytes, method: str
 ) -> None:
-    status = send(stack, method, f"/record?{query}", headers={"range": range_, "host": host})
-    assert status in NOT_FAILURES
+    headers = {"range": range_, "if-range": if_range, "host": host}
+    assert send(stack, method, f"/record?{query}", headers=headers) in NOT_FAILURES
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -79,3 +87,11 @@ def test_uploads_never_fail_on_a_query_a_host_or_credentials(
     content = iter([wav]) if chunked else wav
     headers = {"content-type": "audio/wav", "host": host, "authorization": authorization.encode("latin-1")}
     assert send(stack, "POST", f"/record?{query}", content=content, headers=headers) in NOT_FAILURES
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(boundary=boundaries, query=queries)
+def test_forms_never_fail_on_a_boundary(stack: Stack, boundary: str, query: str) -> None:
+    body = f"--{boundary}\r\nContent-Disposition: form-data; name=file\r\n\r\nRIFF\r\n--{boundary}--\r\n"
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    assert send(stack, "POST", f"/record?{query}", content=body.encode("latin-1"), headers=headers) in NOT_FAILURES

@@ -24,6 +24,7 @@ from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import build_function, record_count
 from tests.support.problems import assert_problem
+from tests.support.stacks import wait_for
 
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
 
@@ -211,7 +212,7 @@ def test_token_in_the_query_string_is_refused(client: TestClient, user: tuple[in
 
 
 @pytest.mark.usefixtures("nothing_stored")
-@pytest.mark.parametrize("user_id", ["abc", "-1", "0", "1.5", "١٢"])
+@pytest.mark.parametrize("user_id", ["abc", "-1", "0", "1.5", "١٢", "9" * 4301, "9" * 20])
 def test_malformed_user_id_is_422(client: TestClient, user: tuple[int, str], user_id: str) -> None:
     response = client.post(
         f"/record?user_id={user_id}",
@@ -307,6 +308,17 @@ def test_malformed_multipart_is_400(client: TestClient, user: tuple[int, str], b
     assert_problem(missing, 400)
 
 
+@pytest.mark.usefixtures("nothing_stored")
+def test_a_boundary_longer_than_the_parser_reads_is_400(client: TestClient, user: tuple[int, str]) -> None:
+    boundary = "b" * 300
+    response = client.post(
+        "/record",
+        content=f"--{boundary}\r\n".encode(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}", "authorization": f"Bearer {user[1]}"},
+    )
+    assert "boundary" in assert_problem(response, 400)["detail"]
+
+
 @pytest.fixture(scope="module")
 def small_client(settings: Settings) -> Iterator[TestClient]:
     """Limits small enough to cross in a test: 1 MB uploads, 2 s recordings."""
@@ -371,6 +383,29 @@ def test_an_honest_burst_from_one_user_queues_and_every_upload_succeeds(settings
     with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(lambda _: post_raw(client, user, wav).status_code, range(16)))
     assert statuses == [201] * 16
+
+
+def test_one_users_waiting_uploads_never_take_the_queue_from_another(settings: Settings, engine: Engine) -> None:
+    """One converter (held), a queue of two: one user's five uploads, then another's one."""
+    greedy, other = create_user(engine, "greedy"), create_user(engine, "other")
+    app = build_function(
+        "add_record", settings, max_concurrent_conversions=1, max_conversions_per_user=1, conversion_queue_length=2
+    )
+    wav = Wav(duration_s=0.2, sample_rate=8_000, channels=1).to_bytes()
+    with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(6) as pool:
+        admission = client.app_state["admission"]
+        assert client.portal is not None
+        client.portal.call(admission.slots.acquire)  # the one converter, busy
+        greedy_uploads = [pool.submit(post_raw, client, greedy, wav) for _ in range(5)]
+        # One holds the user's share and waits for the converter; two wait behind it; two are refused.
+        assert wait_for(lambda: sum(upload.done() for upload in greedy_uploads) == 2)
+        assert admission.waiting == 1
+        other_upload = pool.submit(post_raw, client, other, wav)
+        assert wait_for(lambda: admission.waiting == 2)
+        client.portal.call(admission.slots.release)
+        statuses = sorted(upload.result().status_code for upload in greedy_uploads)
+        assert other_upload.result().status_code == 201
+    assert statuses == [201, 201, 201, 429, 429]
 
 
 @pytest.mark.usefixtures("nothing_stored")

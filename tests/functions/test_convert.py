@@ -76,8 +76,8 @@ def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
     async def run() -> bytes:
         async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k"), 10**9) as conversion:
             await conversion.write(data)
-            mp3 = await conversion.finish()
-            return mp3.spool.read()
+            with (await conversion.finish()).spool as spool:
+                return spool.read()
 
     return asyncio.run(run())
 

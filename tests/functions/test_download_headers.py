@@ -1,6 +1,7 @@
 """The pure HTTP rules of a download: ranges, validators, the file name."""
 
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 import pytest
 
@@ -111,3 +112,17 @@ def test_content_disposition_has_an_ascii_fallback_and_the_exact_name() -> None:
     assert "\r" not in header
     assert "\n" not in header
     assert content_disposition("été.wav").startswith('attachment; filename="ete.mp3"')
+
+
+#: Legal 255-character names that expand the most: NFKD (U+FDFA is 18 letters), UTF-8 and percent-encoding.
+WORST_NAMES = ["\ufdfa" * 255, "😀" * 255, "%" * 255, "\ufdfa" * 127 + "😀" * 128]
+
+
+@pytest.mark.parametrize("name", WORST_NAMES, ids=["nfkd", "emoji", "percent", "mixed"])
+def test_content_disposition_stays_bounded_whatever_the_name(name: str) -> None:
+    header = content_disposition(name)
+    assert len(header) < 1024
+    ascii_part, _, exact = header.partition("; filename*=UTF-8''")
+    assert ascii_part.endswith('.mp3"')
+    assert exact.endswith(".mp3")
+    assert unquote(exact).removesuffix(".mp3") == name[: len(unquote(exact)) - 4]  # a prefix, cut at a character

@@ -78,8 +78,8 @@ async def convert(data: bytes, splits: list[int]) -> tuple[float, bytes] | None:
         return None
     async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k"), 10**9) as conversion:
         await conversion.write(audio)
-        mp3 = await conversion.finish()
-        return wav.duration_s(reader.audio_bytes), mp3.spool.read()
+        with (await conversion.finish()).spool as spool:
+            return wav.duration_s(reader.audio_bytes), spool.read()
 
 
 def decoded_duration_s(mp3: bytes) -> tuple[float, float, int]:
