@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     min_upload_kib_s: float = Field(default=16.0, ge=0)
     conversion_timeout_s: float = Field(default=600.0, gt=0)
     user_quota_mb: int = Field(default=1024, ge=1)
+    #: Every user's records together; past it, uploads get 507 (registrations are free, quotas alone bound nothing).
+    max_total_storage_gb: float = Field(default=100.0, gt=0)
     #: All forms whose file comes before their credentials hold at most this much of it together.
     unauthenticated_hold_mb: int = Field(default=16, ge=1, le=1024)
 
@@ -84,6 +86,10 @@ class Settings(BaseSettings):
     @property
     def user_quota_bytes(self) -> int:
         return self.user_quota_mb * 1024 * 1024
+
+    @property
+    def max_total_storage_bytes(self) -> int:
+        return int(self.max_total_storage_gb * 1024**3)
 
     @property
     def max_mp3_bytes(self) -> int:

@@ -1,5 +1,7 @@
-"""Writing a record: its row and its MP3 chunks, in one transaction, within its owner's quota."""
+"""Writing a record: its row and its MP3 chunks, in one transaction, within its owner's quota
+and the service's whole storage."""
 
+import time
 from typing import IO
 
 from sqlalchemy import Engine, func, select, text
@@ -16,6 +18,38 @@ COPY_READ_BYTES = 1024 * 1024
 
 class QuotaExceededError(Exception):
     """The user's records would take more than their quota."""
+
+
+class StorageFullError(Exception):
+    """Everyone's records together take the service's whole storage already."""
+
+
+class ServiceStorage:
+    """The service's storage cap, checked against everyone's records summed.
+
+    Registrations are free, so per-user quotas alone bound nothing. The sum reads
+    every record's row, so each process reads it at most every REFRESH_S; the cap
+    can be overshot by what the processes store in that time.
+    """
+
+    REFRESH_S = 10.0
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.cap_bytes = cap_bytes
+        self._used = 0
+        self._read_at = -self.REFRESH_S
+
+    def check(self, engine: Engine) -> None:
+        """StorageFullError once the records take the cap (called in a worker thread)."""
+        if time.monotonic() - self._read_at >= self.REFRESH_S:
+            with engine.connect() as connection:
+                self._used = int(connection.execute(_EVERYONES_BYTES).scalar_one())
+            self._read_at = time.monotonic()
+        if self._used >= self.cap_bytes:
+            raise StorageFullError
+
+
+_EVERYONES_BYTES = select(func.coalesce(func.sum(col(Record.size_bytes)), 0))
 
 
 def used_bytes(session: Session, user_id: int) -> int:

@@ -26,7 +26,13 @@ from common.config import Settings
 from common.links import record_url
 from common.models import Record
 from common.problems import Problem, retry_later
-from common.storage.write import QuotaExceededError, check_quota, store_record
+from common.storage.write import (
+    QuotaExceededError,
+    ServiceStorage,
+    StorageFullError,
+    check_quota,
+    store_record,
+)
 from common.web import create_app, engine_of, settings_of
 
 from .admission import Admission, stalled
@@ -52,8 +58,8 @@ class RecordCreated(BaseModel):
 UNAUTHENTICATED_PREFIX_BYTES = 1024 * 1024
 
 
-def admission(settings: Settings, _engine: Engine) -> dict[str, object]:
-    return {"admission": Admission(settings)}
+def process_state(settings: Settings, _engine: Engine) -> dict[str, object]:
+    return {"admission": Admission(settings), "storage": ServiceStorage(settings.max_total_storage_bytes)}
 
 
 class Upload:
@@ -71,6 +77,7 @@ class Upload:
         self.request = request
         self.settings = settings
         self.admission: Admission = request.state.admission
+        self.storage: ServiceStorage = request.state.storage
         self.credentials = Credentials(request.query_params.get("user_id"), bearer_token(request.headers))
         self.user_id: int | None = None
         self.filename: str | None = None
@@ -78,8 +85,10 @@ class Upload:
 
     async def authenticate(self) -> int:
         if self.user_id is None:
-            self.user_id = await authenticate(engine_of(self.request), self.credentials)
-            await run_in_threadpool(check_quota, engine_of(self.request), self.user_id, self.settings.user_quota_bytes)
+            engine = engine_of(self.request)
+            self.user_id = await authenticate(engine, self.credentials)
+            await run_in_threadpool(check_quota, engine, self.user_id, self.settings.user_quota_bytes)
+            await run_in_threadpool(self.storage.check, engine)
         return self.user_id
 
     def take_field(self, event: FieldValue) -> None:
@@ -231,6 +240,9 @@ async def convert_and_store(request: Request) -> Response:
         quota = settings.user_quota_mb
         # 403, as storage services answer it: the request is fine, this user may not store more.
         raise Problem(403, f"Your recordings would take more than your {quota} MB of storage.") from None
+    except StorageFullError:
+        logger.warning("uploads refused: the records take MAX_TOTAL_STORAGE_GB (%g GB)", settings.max_total_storage_gb)
+        raise Problem(507, "The service's storage is full; no recording can be stored until some are gone.") from None
     except Mp3TooLargeError as exc:
         logger.warning("%s", exc)
         raise Problem(413, "The recording makes a larger MP3 than MAX_DURATION_S allows.") from None
@@ -259,7 +271,7 @@ routes = [Route("/record", add_record, methods=["POST"])]
 
 
 def build(settings: Settings | None = None) -> Starlette:
-    return create_app("add_record", routes, settings, state=admission)
+    return create_app("add_record", routes, settings, state=process_state)
 
 
 app = build()

@@ -26,9 +26,10 @@ from .wav import WavFormat
 
 logger = logging.getLogger("records.add_record")
 
-#: Sample rates an MP3 can carry (MPEG-1, -2 and -2.5); any other is resampled to 48 kHz.
+#: Sample rates an MP3 can carry (MPEG-2.5, -2 and -1); any other is resampled to the nearest one below it.
 MP3_SAMPLE_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
-FALLBACK_SAMPLE_RATE = 48_000
+#: Bitrates of MPEG-2 and -2.5 Layer III, the streams of sample rates under 32 kHz.
+MPEG2_BITRATES_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 READ_BYTES = 256 * 1024
 PIPE_BYTES = 1024 * 1024
 #: Conversion is batch work: below requests in the scheduler's eyes, so two
@@ -66,17 +67,38 @@ RAW_FORMATS = {
 }
 
 
+def mp3_sample_rate(source_rate: int) -> int:
+    """The nearest MP3 sample rate at or below the source's: resampling up only costs CPU and bytes."""
+    return max((rate for rate in MP3_SAMPLE_RATES if rate <= source_rate), default=MP3_SAMPLE_RATES[0])
+
+
+def mp3_bitrate_kbps(wav: WavFormat, sample_rate: int, ceiling_kbps: int) -> int:
+    """The largest bitrate of the stream's MPEG version within `ceiling_kbps` and what the source carries.
+
+    An 8 kHz 8-bit mono WAV carries 64 kbit/s; encoding it at 192 would store
+    three times the upload and hold nothing more.
+    """
+    table = MP3_BITRATES_KBPS if sample_rate >= 32_000 else MPEG2_BITRATES_KBPS
+    carried_kbps = wav.sample_rate * wav.channels * wav.bits_per_sample // 1000
+    fitting = [rate for rate in table if rate <= min(ceiling_kbps, carried_kbps)]
+    return max(fitting, default=table[0])
+
+
 def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
     """The one command line: nothing in it comes from the request but the validated format.
+
+    `bitrate` is the ceiling (MP3_BITRATE): a source that carries less is encoded at less.
 
     ffmpeg reads raw samples (only the data chunk's frames, wav.py) in the format,
     rate and channel count we validated: no demuxer of a client's container ever
     runs, and only the pipe protocol is allowed, so no input can make ffmpeg
     open a file, a URL or a decoder of its choosing.
     """
+    sample_rate = mp3_sample_rate(wav.sample_rate)
+    kbps = mp3_bitrate_kbps(wav, sample_rate, int(bitrate.removesuffix("k")))
     options: dict[str, object] = {
         "acodec": "libmp3lame",
-        "audio_bitrate": bitrate,
+        "audio_bitrate": f"{kbps}k",
         "f": "mp3",
         "map_metadata": -1,  # carry nothing over from the upload
         "id3v2_version": 0,  # no tag: the file starts with its first frame
@@ -87,8 +109,8 @@ def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
         options["sample_fmt"] = "s16p"
     if wav.channels > 2:
         options["ac"] = 2
-    if wav.sample_rate not in MP3_SAMPLE_RATES:
-        options["ar"] = FALLBACK_SAMPLE_RATE
+    if sample_rate != wav.sample_rate:
+        options["ar"] = sample_rate
     source = ffmpeg.input(
         "pipe:0",
         f=RAW_FORMATS[wav.encoding, wav.bits_per_sample],
@@ -104,7 +126,7 @@ def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
 # MPEG audio frame header tables, indexed by the header's bit fields.
 _BITRATES_KBPS = {
     "mpeg1": (0, *MP3_BITRATES_KBPS),  # index 0 is "free format", which lame never writes
-    "mpeg2": (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    "mpeg2": (0, *MPEG2_BITRATES_KBPS),
 }
 _SAMPLE_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
 

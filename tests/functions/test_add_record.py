@@ -19,7 +19,7 @@ from common.models import Record, RecordChunk
 from common.security import new_access_token
 from common.storage import CHUNK_BYTES
 from devstack.seed import create_user, seed_record
-from functions.add_record.convert import Mp3TooLargeError, converting, ffmpeg_arguments
+from functions.add_record.convert import MP3_SAMPLE_RATES, Mp3TooLargeError, converting, ffmpeg_arguments
 from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import build_function, record_count
@@ -169,7 +169,7 @@ def test_every_accepted_format_converts_with_its_duration(
     assert response.status_code == 201, response.text
     record, mp3 = stored(engine, response.json()["record_id"])
     probe = probe_mp3(mp3)
-    expected_rate = wav.sample_rate if wav.sample_rate <= 48_000 and wav.sample_rate != 37_800 else 48_000
+    expected_rate = max(rate for rate in MP3_SAMPLE_RATES if rate <= wav.sample_rate)
     assert (probe.sample_rate, probe.channels) == (expected_rate, min(wav.channels, 2))
     assert (record.sample_rate, record.channels) == (probe.sample_rate, probe.channels)
     assert record.duration_s == pytest.approx(wav.duration_s, abs=1e-3)
@@ -181,6 +181,27 @@ def unauthorized_body(response: httpx2.Response) -> dict[str, object]:
     body = assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
     return body
+
+
+@pytest.mark.parametrize(
+    ("wav", "rate", "max_kbps"),
+    [
+        (Wav(bits=16, channels=1, sample_rate=8_001, duration_s=5), 8_000, 128),  # was 48 kHz at 192k
+        (Wav(bits=8, channels=1, sample_rate=8_000, duration_s=5), 8_000, 64),
+        (Wav(bits=16, channels=1, sample_rate=44_099, duration_s=5), 32_000, 192),
+    ],
+    ids=["8001hz", "u8-8k", "44099hz"],
+)
+def test_an_odd_rate_is_resampled_down_and_never_stored_larger_than_it_carries(
+    client: TestClient, engine: Engine, user: tuple[int, str], wav: Wav, rate: int, max_kbps: int
+) -> None:
+    upload = wav.to_bytes()
+    response = post_raw(client, user, upload)
+    assert response.status_code == 201, response.text
+    record, mp3 = stored(engine, response.json()["record_id"])
+    assert (record.sample_rate, probe_mp3(mp3).sample_rate) == (rate, rate)
+    assert record.bitrate_kbps <= max_kbps
+    assert record.size_bytes < len(upload) * 1.1  # frames and the encoder's padding, no more
 
 
 @pytest.mark.usefixtures("nothing_stored")
@@ -459,6 +480,17 @@ def test_a_user_over_their_quota_gets_403_and_nothing_is_stored(settings: Settin
         full = create_user(engine, "full")
         seed_record(engine, full[0], b"x" * (1024 * 1024))
         assert_problem(post_raw(client, full, Wav(duration_s=0.1).to_bytes()), 403)  # refused before converting
+
+
+def test_when_everyones_records_fill_the_service_uploads_get_507(settings: Settings, engine: Engine) -> None:
+    """A fresh user, far under their own quota, is refused once the service as a whole is full."""
+    fresh = create_user(engine, "fresh")
+    seed_record(engine, fresh[0], b"x" * 1000)
+    with TestClient(build_function("add_record", settings, max_total_storage_gb=1e-7)) as client:  # 107 bytes
+        before = record_count(engine)
+        refused = post_raw(client, fresh, Wav(duration_s=0.1).to_bytes())
+        assert "storage is full" in assert_problem(refused, 507)["detail"]
+        assert record_count(engine) == before
 
 
 def test_an_mp3_larger_than_the_duration_limit_allows_is_stopped(settings: Settings) -> None:
