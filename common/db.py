@@ -38,6 +38,8 @@ def create_db_engine(settings: Settings, application_name: str = "records", *, a
     engine = create_engine(
         sqlalchemy_url(settings),
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        # A failed statement's error names no values: record ids with their users are links.
+        hide_parameters=True,
         # Sized for the usual concurrency: a connection opened beyond the pool is
         # closed after use, a backend fork each time, and waiting in the pool's
         # queue is slower still. Bursts beyond it may open as many again.

@@ -2,9 +2,13 @@
 
 Secrets are never passed to a logger in the first place; uvicorn's access log
 is off (the gateway keeps the one access log), so no query string is logged.
+A record's id and its user's together are its download link, so a record is
+logged by `record_ref` alone, which nobody can turn back into its id.
 """
 
+import hashlib
 import logging
+import uuid
 from typing import Literal
 
 from asgi_correlation_id import CorrelationIdFilter
@@ -16,6 +20,11 @@ JSON_FIELDS = ["asctime", "levelname", "function", "correlation_id", "name", "me
 JSON_NAMES = {"asctime": "time", "levelname": "level", "correlation_id": "request_id", "name": "logger"}
 #: The service's own loggers, uvicorn's (start, stop, errors) and the request id middleware's.
 LOGGERS = ("records", "uvicorn.error", "asgi_correlation_id")
+
+
+def record_ref(record_id: uuid.UUID | str) -> str:
+    """A record's name in the logs: 16 hex digits of its id's SHA-256, found again from the id, never the reverse."""
+    return hashlib.sha256(str(record_id).encode()).hexdigest()[:16]
 
 
 class FunctionName(logging.Filter):

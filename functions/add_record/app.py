@@ -24,6 +24,7 @@ from starlette.routing import Route
 from common.auth import Credentials, authenticate, bearer_token, refuse_token_in_url
 from common.config import Settings
 from common.links import record_url
+from common.logs import record_ref
 from common.models import Record
 from common.problems import Problem, retry_later
 from common.storage.write import (
@@ -259,8 +260,8 @@ async def convert_and_store(request: Request) -> Response:
         logger.info("client disconnected mid-upload; nothing stored")
         return Response(status_code=400)
     url = record_url(request, settings, record.id, record.user_id)
-    fields = {"record_id": str(record.id), "user_id": record.user_id, "bytes": record.size_bytes}
-    logger.info("stored record_id=%s user_id=%d bytes=%d", *fields.values(), extra=fields)
+    fields = {"record": record_ref(record.id), "user_id": record.user_id, "bytes": record.size_bytes}
+    logger.info("stored record=%s user_id=%d bytes=%d", *fields.values(), extra=fields)
     AUDIO_SECONDS.inc(record.duration_s)
     MP3_BYTES_OUT.inc(record.size_bytes)
     body = RecordCreated(record_id=record.id, url=url, duration_s=record.duration_s, size_bytes=record.size_bytes)

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from common.auth import token_owner
 from common.config import Settings
+from common.logs import record_ref
 from common.models import Record
 from common.payloads import validate_query
 from common.problems import no_such_record
@@ -54,7 +55,8 @@ async def delete_record(request: Request) -> Response:
     owned = query.user in (None, user_id)
     if not owned or not await run_in_threadpool(delete_owned, engine, query.id, user_id):
         raise no_such_record()
-    logger.info("deleted record_id=%s user_id=%d", query.id, user_id, extra={"record_id": str(query.id)})
+    reference = record_ref(query.id)
+    logger.info("deleted record=%s user_id=%d", reference, user_id, extra={"record": reference, "user_id": user_id})
     return Response(status_code=204)
 
 

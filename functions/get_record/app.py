@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.config import Settings
+from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record, problem_response
 from common.storage.read import RecordGoneError, stream_bytes
@@ -132,7 +133,7 @@ class CutShortWhenGone:
         try:
             await self.app(scope, receive, send)
         except RecordGoneError as gone:
-            logger.warning("record_id=%s was deleted mid-download; the connection is closed short", gone)
+            logger.warning("record=%s was deleted mid-download; the connection is closed short", record_ref(str(gone)))
 
 
 routes = [Route("/record", get_record, methods=["GET"])]

@@ -349,7 +349,7 @@ def test_scaling_add_record_spreads_uploads_without_a_failed_request(stack: Comp
     wav = Wav(duration_s=1).to_bytes()
 
     def replicas_that_stored() -> set[str]:
-        return {c for c in stack.containers("add_record") if "stored record_id" in stack.logs(c)}
+        return {c for c in stack.containers("add_record") if "stored record=" in stack.logs(c)}
 
     with traffic(stack, 4, lambda client: uploader.raw(client, wav).status_code) as outcomes:
         stack.timed("scale add_record=3", "up", "-d", "--no-deps", "--no-recreate", "--wait",

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx2
 import yaml
 
+from common.logs import record_ref
 from devstack.topology import FUNCTIONS, ROOT
 from tests.support.audio import Wav
 from tests.support.problems import assert_problem
@@ -56,7 +57,8 @@ def test_the_id_reaches_the_function_s_log_line_and_the_access_log(
     created = upload(gateway, uploader_via_gateway, **{"x-request-id": "trace-me-1234"})
     assert created.status_code == 201
     record_id = created.json()["record_id"]
-    assert wait_for(lambda: f"[trace-me-1234] stored record_id={record_id}" in stack.log.read_text())
+    assert wait_for(lambda: f"[trace-me-1234] stored record={record_ref(record_id)}" in stack.log.read_text())
+    assert record_id not in stack.log.read_text()
     assert wait_for(lambda: "id=trace-me-1234" in stack.access_log_since(since))
 
 
@@ -127,7 +129,7 @@ def test_json_logs_are_one_object_a_line_with_the_request_id(json_stack: Stack) 
     assert records, "the functions wrote nothing"
     for record in records:
         assert {"time", "level", "function", "request_id", "logger", "message"} <= record.keys()
-    stored = [record for record in records if record.get("record_id") == created.json()["record_id"]]
+    stored = [record for record in records if record.get("record") == record_ref(created.json()["record_id"])]
     assert stored[0]["request_id"] == "json-trace-7"
     assert stored[0]["function"] == "add_record"
     assert user["access_token"] not in json_stack.log.read_text()
