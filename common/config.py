@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)
     db_startup_wait_s: float = Field(default=30, ge=0, le=600)
+    #: A request's line and headers must arrive within this on a function's own port (uvicorn has no limit).
+    request_head_timeout_s: float = Field(default=10.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: One line of text, or one JSON object, per log record (compose sets json).
     log_format: Literal["text", "json"] = "text"
