@@ -19,6 +19,8 @@ from common.config import get_settings
 from common.db import create_db_engine
 
 FUNCTIONS_ROLE = "records_functions"
+#: The placeholders .env.example ships with: a stack started with them has a password the world knows.
+EXAMPLE_PASSWORDS = frozenset({"change-me", "change-me-too"})
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
@@ -46,11 +48,22 @@ def let_functions_log_in(engine: Engine, password: SecretStr) -> str:
     return database
 
 
+def example_passwords_in_use(owner: SecretStr | None, functions: SecretStr) -> list[str]:
+    """The .env variables still set to .env.example's placeholders."""
+    values = {"POSTGRES_PASSWORD": owner, "FUNCTIONS_DB_PASSWORD": functions}
+    return [name for name, value in values.items() if value and value.get_secret_value() in EXAMPLE_PASSWORDS]
+
+
 def main() -> None:
     try:
         password = ProvisionSettings().functions_db_password
     except ValidationError:
         sys.exit("invalid configuration: FUNCTIONS_DB_PASSWORD: required (the functions' database password)")
+    if placeholders := example_passwords_in_use(get_settings().database_password, password):
+        sys.exit(
+            f"refusing to start: {' and '.join(placeholders)} in .env still hold .env.example's placeholder, "
+            "which anyone can read; set passwords of your own (docs/compose.md)"
+        )
     migrate()
     engine = create_db_engine(get_settings(), application_name="provision")
     try:

@@ -1,8 +1,8 @@
-"""nginx's configuration for the local stack, rendered from the template the compose image renders.
+"""nginx's configuration for the local stack, rendered from the templates the compose image renders.
 
 The stack's folder plays the part of /etc/nginx: `conf.d/gateway.conf` from
-nginx/templates, `includes/` linked to nginx/includes, and a main config from
-nginx/local.
+nginx/templates, `includes/` linked to nginx/includes, and `nginx.conf` from
+nginx/nginx.conf.template, as the image's is.
 """
 
 from __future__ import annotations
@@ -65,29 +65,33 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
         includes.unlink()
     includes.symlink_to(NGINX / "includes")
     (state_dir / "logs").mkdir(exist_ok=True)
-    return write_main_config(state_dir, "include conf.d/*.conf;", writable=[state_dir / "cache" / "records"])
+    return write_main_config(state_dir, writable=[state_dir / "cache" / "records"])
 
 
 def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:
     """A plain nginx serving the files under `root` on `port`: the benchmark's floor for downloads."""
-    return write_main_config(prefix, f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}")
+    (prefix / "conf.d").mkdir(parents=True, exist_ok=True)
+    server = f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}"
+    (prefix / "conf.d" / "static.conf").write_text(server)
+    return write_main_config(prefix)
 
 
-def write_main_config(prefix: Path, servers: str, writable: Sequence[Path] = ()) -> Path:
-    """`prefix`/nginx.conf from nginx/local's template around `servers`, and the folders its workers write."""
+#: nginx's temporary folders, under TEMP_DIR in nginx.conf.template.
+TEMP_FOLDERS = ("client_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp")
+
+
+def write_main_config(prefix: Path, writable: Sequence[Path] = ()) -> Path:
+    """`prefix`/nginx.conf from the image's template, serving `prefix`/conf.d, and the folders its workers write."""
     is_root = os.geteuid() == 0
-    for path in [*(prefix / "temp" / temp for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")), *writable]:
+    for path in [*(prefix / "temp" / temp for temp in TEMP_FOLDERS), *writable]:
         path.mkdir(parents=True, exist_ok=True)
         # nginx's workers drop root; they must still be able to write request bodies.
         if is_root:
             shutil.chown(path, user="www-data")
     worker_user = "user www-data;" if is_root else "# (not root: workers run as this user)"
     config = prefix / "nginx.conf"
-    config.write_text(
-        render(
-            (NGINX / "local" / "nginx.conf.template").read_text(), {"WORKER_USER_LINE": worker_user, "SERVERS": servers}
-        )
-    )
+    values = {"WORKER_USER_LINE": worker_user, "PID_FILE": "nginx.pid", "TEMP_DIR": "temp"}
+    config.write_text(render((NGINX / "nginx.conf.template").read_text(), values))
     return config
 
 

@@ -48,8 +48,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float 
 
 
 def nginx_command(prefix: Path, config: Path) -> list[str]:
-    """nginx in the foreground with `prefix` as its home, logging errors to stderr."""
-    return [shutil.which("nginx") or "/usr/sbin/nginx", "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"]
+    """nginx in the foreground with `prefix` as its home, logging errors to stderr (as the image runs it)."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr", "-g", "daemon off;"]
 
 
 @contextmanager

@@ -271,6 +271,16 @@ def nginx_version() -> tuple[int, ...]:
     return tuple(map(int, match.groups()))
 
 
+def image_main_config() -> str:
+    """nginx.conf as nginx/Dockerfile renders it, but for the workers' user (this machine has no `nginx`)."""
+    dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
+    match = re.search(r'WORKER_USER_LINE="([^"]*)" PID_FILE=(\S+) TEMP_DIR=(\S+)', dockerfile)
+    assert match, "nginx/Dockerfile no longer renders nginx.conf.template"
+    assert match[1] == "user nginx;"
+    values = {"WORKER_USER_LINE": "", "PID_FILE": "nginx.pid", "TEMP_DIR": match[3]}
+    return render((ROOT / "nginx" / "nginx.conf.template").read_text(), values)
+
+
 def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_path: Path) -> None:
     """Render the template with compose's values into an image-like prefix and let nginx judge it."""
     values = {key: with_defaults(str(value)) for key, value in compose["services"]["nginx"]["environment"].items()}
@@ -284,7 +294,7 @@ def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_pa
     (tmp_path / "conf.d" / "gateway.conf").write_text(render(template, values))
     shutil.copy(ROOT / "nginx" / "docker" / "resolver.conf", tmp_path / "conf.d" / "resolver.conf")
     shutil.copytree(ROOT / "nginx" / "includes", tmp_path / "includes")
-    shutil.copy(Path(__file__).parent / "image-nginx.conf", tmp_path / "nginx.conf")
+    (tmp_path / "nginx.conf").write_text(image_main_config())
     # Compose's service names resolve inside its network; here, in a private mount namespace,
     # which also has the image's /var/cache/nginx for the download cache.
     hosts = tmp_path / "hosts"
@@ -296,3 +306,19 @@ def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_pa
     result = subprocess.run(["unshare", "--mount", "sh", "-c", check], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def test_every_service_s_log_is_rotated(compose: dict[str, Any]) -> None:
+    monitoring = yaml.safe_load((ROOT / "monitoring" / "prometheus.compose.yaml").read_text())
+    services = compose["services"] | monitoring["services"]
+    for name, service in services.items():
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file", name
+        assert {"max-size", "max-file"} <= logging.get("options", {}).keys(), name
+
+
+def test_the_functions_have_no_way_out(compose: dict[str, Any]) -> None:
+    """Every network a function (or the migration) is on is internal: no route to the internet."""
+    for name in (*FUNCTIONS, "migrate"):
+        for network in compose["services"][name]["networks"]:
+            assert compose["networks"][network].get("internal") is True, (name, network)

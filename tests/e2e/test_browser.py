@@ -94,13 +94,17 @@ def test_errors_are_shown_in_words(page: Page, tmp_path: Path) -> None:
 
 
 def test_the_docs_render_the_api_description(browser: Browser, stack: Stack) -> None:
+    """Under the page's own Content-Security-Policy: Swagger UI needs nothing it forbids."""
     page = browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     try:
         page.goto(f"{stack.base_url}/docs")  # redirected to /docs/
         page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
         assert "Records" in (page.text_content(".swagger-ui .info .title") or "")
         operations = page.locator(".opblock-summary-path").all_text_contents()
         assert {"/register", "/record"} <= {path.strip() for path in operations}
+        assert [text for text in console if "Content Security Policy" in text] == []
     finally:
         page.close()
 

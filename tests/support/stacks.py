@@ -64,15 +64,24 @@ def serve_function(name: str, **env: str) -> Iterator[Function]:
 @contextmanager
 def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
     """nginx alone, rendered from the same template, its upstreams pointing at closed ports."""
+    with lone_gateway_and_logs(**env) as (gateway, _):
+        yield gateway
+
+
+@contextmanager
+def lone_gateway_and_logs(**env: str) -> Iterator[tuple[httpx2.Client, Path]]:
+    """`lone_gateway`, and the folder of its logs: `access.log`, and `error.log` (what nginx wrote to stderr)."""
     gateway_port, status_port, *function_ports = free_ports(2 + len(FUNCTIONS))
     ports = Ports(gateway_port, status_port, dict(zip(FUNCTIONS, function_ports, strict=True)))
     with open_folder("records-gateway-") as prefix:
         config = render_nginx(prefix, gateway_values(ports, env))
+        logs = prefix / "logs"
         with (
-            serving(nginx_command(prefix, config), ports.gateway),
+            (logs / "error.log").open("wb") as errors,
+            serving(nginx_command(prefix, config), ports.gateway, stderr=errors),
             httpx2.Client(base_url=f"http://127.0.0.1:{ports.gateway}", timeout=10) as gateway,
         ):
-            yield gateway
+            yield gateway, logs
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 15) -> bool:
