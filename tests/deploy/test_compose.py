@@ -21,6 +21,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from common.config import Settings
 from devstack.gateway import gateway_defaults, render
 from devstack.topology import FUNCTIONS, ROOT, function_command
 
@@ -322,3 +323,8 @@ def test_the_functions_have_no_way_out(compose: dict[str, Any]) -> None:
     for name in (*FUNCTIONS, "migrate"):
         for network in compose["services"][name]["networks"]:
             assert compose["networks"][network].get("internal") is True, (name, network)
+
+
+def test_the_stack_at_its_defaults_fits_in_postgresql_s_connections() -> None:
+    """Each function twice over (the compose test scales them so) within the 97 of 100 clients get."""
+    assert 2 * len(FUNCTIONS) * 2 * Settings().db_pool_size + 1 <= 100 - 3

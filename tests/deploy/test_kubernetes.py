@@ -178,3 +178,28 @@ def test_only_functions_and_the_migration_reach_postgresql(overlay: list[dict[st
     assert reaching == {(("records/role", "function"),), (("records/role", "migrate"),)}
     [deny] = find(overlay, "NetworkPolicy", "default-deny")
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+#: PostgreSQL's default max_connections, less its superuser_reserved_connections.
+CONNECTIONS_FOR_CLIENTS = 100 - 3
+
+
+def test_every_function_at_its_autoscaler_s_maximum_fits_in_postgresql_s_connections(
+    overlay: list[dict[str, Any]],
+) -> None:
+    pool_size = int(generated(overlay, "ConfigMap", "records-functions")["data"]["DB_POOL_SIZE"])
+    pods = sum(one(overlay, "HorizontalPodAutoscaler", k8s_name(f))["spec"]["maxReplicas"] for f in FUNCTIONS)
+    assert pods * 2 * pool_size <= CONNECTIONS_FOR_CLIENTS - 1  # the migration Job's one
+
+
+def test_only_the_ingress_controller_reaches_the_gateway_and_no_pod_its_status(overlay: list[dict[str, Any]]) -> None:
+    """The gateway believes X-Forwarded-For from TRUSTED_PROXIES: no other pod may speak to it."""
+    [policy] = find(overlay, "NetworkPolicy", "gateway")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    [rule] = policy["spec"]["ingress"]
+    assert [port["port"] for port in rule["ports"]] == [8080]  # 8081 (stub_status, /healthz): no pod at all
+    [peer] = rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "ingress-nginx"}
+    trusted = generated(overlay, "ConfigMap", "records-gateway")["data"]["TRUSTED_PROXIES"]
+    assert trusted == "10.244.0.0/16"

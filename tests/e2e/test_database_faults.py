@@ -147,3 +147,19 @@ def test_sigterm_lets_an_upload_in_flight_finish(
         # Then it exits: uvicorn re-raises the SIGTERM it handled, hence -15.
         assert add_record.process.wait(timeout=30) in (0, -signal.SIGTERM)
     assert record_count(cluster_engine) == before + 1
+
+
+def test_a_database_out_of_connections_is_503_not_a_hang(
+    running_cluster: LocalCluster, cluster_url: str, cluster_engine: Engine
+) -> None:
+    """PostgreSQL refusing every new connection (here a role's limit, as past max_connections): 503 at once."""
+    with cluster_engine.begin() as connection:
+        connection.exec_driver_sql("DROP ROLE IF EXISTS crowded")
+        connection.exec_driver_sql("CREATE ROLE crowded LOGIN CONNECTION LIMIT 0")
+    crowded = cluster_url.replace("postgres@", "crowded@")
+    with serve_function("register", DATABASE_URL=crowded, DB_STARTUP_WAIT_S="0") as register:
+        # The client's timeout is the "not a hang": a wait for a connection would raise instead.
+        response = httpx2.post(f"http://127.0.0.1:{register.port}/register", json={"name": "crowd"}, timeout=10)
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert not healthy(register)
