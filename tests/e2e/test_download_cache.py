@@ -7,6 +7,7 @@ indexed lookup), so a deleted record is never served from the cache.
 import concurrent.futures
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,10 +138,18 @@ def test_head_goes_to_get_record_and_ignores_range(stack: Stack, record: tuple[s
     since = stack.access_log.stat().st_size
     with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
         gateway.get(f"/record?{query}")
-        head = gateway.head(f"/record?{query}", headers={"range": "bytes=0-9"})
+        gateway.get(f"/record?{query}", headers={"x-request-id": "head-test-get"})  # in the cache now
+        head = gateway.head(f"/record?{query}", headers={"range": "bytes=0-9", "x-request-id": "head-test-head"})
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len(data))
-    assert logged_cache_statuses(stack, since, 1)[-1] == "REVALIDATED"  # the GET; HEAD is not a GET line
+
+    def logged(request_id: str) -> str | None:
+        # The access log is written a second late: find each line by its request's id.
+        found = re.search(rf"cache=(\S+) .* id={request_id}$", stack.access_log_since(since), re.MULTILINE)
+        return found[1] if found else None
+
+    assert wait_for(lambda: logged("head-test-head"))
+    assert (logged("head-test-get"), logged("head-test-head")) == ("REVALIDATED", "-")
 
 
 @pytest.mark.parametrize(
@@ -199,3 +208,25 @@ def test_a_burst_of_spellings_makes_one_cache_entry(stack: Stack, engine: Engine
             downloads = list(pool.map(lambda _: gateway.get(f"/record?{canonical}", follow_redirects=True), range(8)))
     assert all(response.status_code == 200 for response in downloads)
     assert len(cache_entries(stack) - before) == 1
+
+
+def bytes_get_record_served(stack: Stack) -> float:
+    text = httpx2.get(f"http://127.0.0.1:{stack.ports.functions['get_record']}/metrics").text
+    [value] = re.findall(r"^records_download_bytes_served_total (\S+)$", text, re.MULTILINE)
+    return float(value)
+
+
+def test_a_range_on_a_miss_reads_the_slice_it_touches_not_the_record(
+    stack: Stack, engine: Engine, uploader: tuple[int, str]
+) -> None:
+    """One byte of a 6 MB record not yet cached: get_record sends its 1 MB slice, not 6 MB."""
+    data = os.urandom(6 * 1024 * 1024)
+    query = f"id={seed_record(engine, uploader[0], data, 'big.wav')}&user={uploader[0]}"
+    before = bytes_get_record_served(stack)
+    with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+        one_byte = gateway.get(f"/record?{query}", headers={"range": "bytes=3000000-3000000"})
+        assert (one_byte.status_code, one_byte.content) == (206, data[3_000_000:3_000_001])
+        served = bytes_get_record_served(stack) - before
+        assert served <= 1024 * 1024
+        whole = gateway.get(f"/record?{query}")  # the rest fills in, slice by slice
+    assert whole.content == data

@@ -88,3 +88,23 @@ def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_pass
     assert len(received) < len(data)
     assert received == data[: len(received)]  # what came is a true prefix
     assert "was deleted mid-download" in stack.log.read_text()
+
+
+def test_a_download_sent_from_the_gateway_s_cache_when_its_record_is_deleted_is_cut_short_too(
+    stack: Stack, engine: Engine, owner: tuple[int, str]
+) -> None:
+    """Cached whole first, then read slowly through the gateway: the next slice's revalidation finds it gone."""
+    data = os.urandom(160 * CHUNK_BYTES)
+    record_id = seed_record(engine, owner[0], data)
+    link = f"/record?id={record_id}&user={owner[0]}"
+    received = bytearray()
+    with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+        assert gateway.get(link).content == data  # every slice is in the cache now
+        with gateway.stream("GET", link) as download:
+            chunks = download.iter_raw(64 * 1024)
+            received += next(chunks)
+            assert gateway.delete(f"/record?id={record_id}", headers=bearer(owner[1])).status_code == 204
+            with pytest.raises(httpx2.RemoteProtocolError):
+                read_into(received, chunks)
+    assert len(received) < len(data)
+    assert received == data[: len(received)]
