@@ -11,9 +11,11 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from devstack.processes import nginx_executable
 from devstack.topology import ROOT, Ports
 
 NGINX = ROOT / "nginx"
@@ -44,6 +46,7 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         **{name: env.get(name) or default for name, default in gateway_defaults().items()},
         "RECORD_CACHE_DIR": "cache/records",  # in the stack's folder, nginx's prefix
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
+        "GATEWAY_INNER_LISTEN": f"127.0.0.1:{ports.gateway_inner}",
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{ports.gateway_status}",
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
@@ -58,8 +61,8 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
 def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
     """Lay out nginx's prefix like /etc/nginx in the image; returns the main config file."""
     (state_dir / "conf.d").mkdir(parents=True, exist_ok=True)
-    gateway = render((NGINX / "templates" / "gateway.conf.template").read_text(), values)
-    (state_dir / "conf.d" / "gateway.conf").write_text(gateway)
+    for template in (NGINX / "templates").glob("*.template"):  # as the image's entrypoint renders them
+        (state_dir / "conf.d" / template.stem).write_text(render(template.read_text(), values))
     includes = state_dir / "includes"
     if includes.is_symlink() or includes.exists():
         includes.unlink()
@@ -88,11 +91,22 @@ def write_main_config(prefix: Path, writable: Sequence[Path] = ()) -> Path:
         # nginx's workers drop root; they must still be able to write request bodies.
         if is_root:
             shutil.chown(path, user="www-data")
+    # Debian's modules-enabled/*.conf load modules by a path relative to the prefix (/etc/nginx there).
+    modules = prefix / "modules"
+    if not modules.is_symlink() and (installed := modules_path()) is not None:
+        modules.symlink_to(installed)
     worker_user = "user www-data;" if is_root else "# (not root: workers run as this user)"
     config = prefix / "nginx.conf"
     values = {"WORKER_USER_LINE": worker_user, "PID_FILE": "nginx.pid", "TEMP_DIR": "temp"}
     config.write_text(render((NGINX / "nginx.conf.template").read_text(), values))
     return config
+
+
+def modules_path() -> Path | None:
+    """Where this machine's nginx keeps its loadable modules (`--modules-path`), if it has any."""
+    built = subprocess.run([nginx_executable(), "-V"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r"--modules-path=(\S+)", built)
+    return Path(match[1]) if match and Path(match[1]).is_dir() else None
 
 
 def closed_to_workers(state_dir: Path) -> Path | None:

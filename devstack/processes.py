@@ -47,9 +47,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float 
         time.sleep(0.05)
 
 
+def nginx_executable() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
 def nginx_command(prefix: Path, config: Path) -> list[str]:
     """nginx in the foreground with `prefix` as its home, logging errors to stderr (as the image runs it)."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = nginx_executable()
     return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr", "-g", "daemon off;"]
 
 

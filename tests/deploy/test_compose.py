@@ -22,7 +22,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from common.config import Settings
-from devstack.gateway import gateway_defaults, render
+from devstack.gateway import gateway_defaults, modules_path, render
 from devstack.topology import FUNCTIONS, ROOT, function_command
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -291,11 +291,13 @@ def test_container_gateway_config_passes_nginx_t(compose: dict[str, Any], tmp_pa
         # This machine's nginx predates upstream `resolve`; the image's (1.28) has it. Check the rest.
         values = {key: value.removesuffix(" resolve") for key, value in values.items()}
     (tmp_path / "conf.d").mkdir()
-    template = (ROOT / "nginx" / "templates" / "gateway.conf.template").read_text()
-    (tmp_path / "conf.d" / "gateway.conf").write_text(render(template, values))
+    for template in (ROOT / "nginx" / "templates").glob("*.template"):  # as the image's entrypoint does
+        (tmp_path / "conf.d" / template.stem).write_text(render(template.read_text(), values))
     shutil.copy(ROOT / "nginx" / "docker" / "resolver.conf", tmp_path / "conf.d" / "resolver.conf")
     shutil.copytree(ROOT / "nginx" / "includes", tmp_path / "includes")
     (tmp_path / "nginx.conf").write_text(image_main_config())
+    if (modules := modules_path()) is not None:  # where this machine's nginx loads its stream module from
+        (tmp_path / "modules").symlink_to(modules)
     # Compose's service names resolve inside its network; here, in a private mount namespace,
     # which also has the image's /var/cache/nginx for the download cache.
     hosts = tmp_path / "hosts"

@@ -133,8 +133,8 @@ def test_function_settings_are_settings_and_passwords_come_from_secrets(overlay:
 
 
 def test_the_gateway_gets_every_template_value_and_reaches_every_function(overlay: list[dict[str, Any]]) -> None:
-    template = (ROOT / "nginx" / "templates" / "gateway.conf.template").read_text()
-    variables = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", template))
+    templates = "".join(path.read_text() for path in (ROOT / "nginx" / "templates").glob("*.template"))
+    variables = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", templates))
     config = generated(overlay, "ConfigMap", "records-gateway")
     assert set(config["data"]) <= variables
     assert variables <= set(config["data"]) | set(gateway_defaults()), variables - set(config["data"])

@@ -17,7 +17,7 @@ def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
-    # Tests send many POSTs from one address; the rate limit has a test of its own.
+    # Tests send many requests from one address; the limits have tests of their own.
     with open_folder("records-stack-") as state_dir:
         running = start_stack(
             state_dir,
@@ -25,6 +25,7 @@ def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
             TMPDIR=str(function_tmpdir),
             POST_RATE_LIMIT="1000000r/s",
             GET_RATE_LIMIT="1000000r/s",
+            CONNECTIONS_PER_ADDRESS="60000",
         )
         yield running
         running.stop()

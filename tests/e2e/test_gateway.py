@@ -148,7 +148,12 @@ def test_function_down_is_503_with_retry_after(gateway_without_functions: httpx2
 
 
 def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
-    ports = Ports(gateway=5000, gateway_status=5001, functions={name: 8000 + i for i, name in enumerate(FUNCTIONS)})
+    ports = Ports(
+        gateway=5000,
+        gateway_status=5001,
+        gateway_inner=5002,
+        functions={name: 8000 + i for i, name in enumerate(FUNCTIONS)},
+    )
     config = render_nginx(tmp_path, gateway_values(ports, {}))
     result = subprocess.run(
         ["nginx", "-t", "-p", f"{tmp_path}/", "-c", str(config), "-e", "stderr"],
@@ -173,7 +178,7 @@ def test_a_flood_of_writes_from_one_address_gets_429(method: str, path: str) -> 
 
 
 def test_a_client_that_stops_sending_its_body_is_cut_off() -> None:
-    """nginx ends it at client_body_timeout by resetting the connection (no 408 to a silent client)."""
+    """nginx ends it at client_body_timeout by closing the connection (no 408 to a silent client)."""
     with lone_gateway(CLIENT_BODY_TIMEOUT_S="1") as gateway:
         port = int(str(gateway.base_url).rsplit(":", 1)[1].rstrip("/"))
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
@@ -181,8 +186,8 @@ def test_a_client_that_stops_sending_its_body_is_cut_off() -> None:
                 b"POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b'Content-Length: 1000\r\n\r\n{"name":'
             )
-            with pytest.raises(ConnectionResetError):  # reset_timedout_connection; a 10 s wait would raise TimeoutError
-                connection.recv(65_536)
+            # The socket's own timeout (10 s) would raise TimeoutError instead.
+            assert connection.recv(65_536) == b""
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_limit() -> None:

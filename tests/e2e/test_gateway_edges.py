@@ -105,3 +105,41 @@ def test_no_link_and_no_token_reaches_a_log_and_each_line_is_bounded() -> None:
     lines = written["access.log"].splitlines()
     assert len(lines) >= 7
     assert max(map(len, lines)) < 600
+
+
+def connect_from(address: str, port: int) -> socket.socket:
+    connection = socket.socket()
+    connection.settimeout(10)
+    connection.bind((address, 0))
+    connection.connect(("127.0.0.1", port))
+    return connection
+
+
+def test_one_address_holding_thousands_of_half_open_requests_takes_nothing_from_another() -> None:
+    """2,000 half-sent requests from 127.0.0.2: all but CONNECTIONS_PER_ADDRESS are closed, and 127.0.0.3 is served."""
+    limit = 64
+    with lone_gateway(CONNECTIONS_PER_ADDRESS=str(limit)) as gateway:
+        port = port_of(gateway)
+        hogs = []
+        try:
+            for _ in range(2000):
+                hog = connect_from("127.0.0.2", port)
+                hog.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the blank line that ends it
+                hogs.append(hog)
+            for _ in range(5):
+                with connect_from("127.0.0.3", port) as other:
+                    other.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    assert other.recv(65_536).startswith(b"HTTP/1.1 200 ")
+            still_open = 0
+            for hog in hogs:
+                hog.settimeout(0.05)
+                try:
+                    still_open += hog.recv(1) != b""
+                except TimeoutError:
+                    still_open += 1
+                except ConnectionResetError:
+                    pass
+            assert still_open <= limit
+        finally:
+            for hog in hogs:
+                hog.close()
