@@ -93,5 +93,5 @@ def test_uploads_never_fail_on_a_query_a_host_or_credentials(
 @given(boundary=boundaries, query=queries)
 def test_forms_never_fail_on_a_boundary(stack: Stack, boundary: str, query: str) -> None:
     body = f"--{boundary}\r\nContent-Disposition: form-data; name=file\r\n\r\nRIFF\r\n--{boundary}--\r\n"
-    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}".encode("latin-1")}
     assert send(stack, "POST", f"/record?{query}", content=body.encode("latin-1"), headers=headers) in NOT_FAILURES

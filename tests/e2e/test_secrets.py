@@ -1,4 +1,4 @@
-"""Access tokens never reach a log, and the database keeps only their digests."""
+"""Access tokens and download links never reach a log, and the database keeps only the tokens' digests."""
 
 import time
 
@@ -11,7 +11,9 @@ from tests.support.stacks import Stack
 
 
 @pytest.mark.parametrize("stack_fixture", ["stack", "json_stack"], ids=["text-logs", "json-logs"])
-def test_tokens_appear_in_no_log_and_no_row(request: pytest.FixtureRequest, stack_fixture: str, engine: Engine) -> None:
+def test_tokens_and_links_appear_in_no_log_and_tokens_in_no_row(
+    request: pytest.FixtureRequest, stack_fixture: str, engine: Engine
+) -> None:
     stack: Stack = request.getfixturevalue(stack_fixture)
     with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
         check_tokens_stay_secret(stack, gateway, engine)
@@ -34,6 +36,9 @@ def check_tokens_stay_secret(stack: Stack, gateway: httpx2.Client, engine: Engin
     wrong = gateway.post(f"/record?user_id={user_id}&access_token={token}", content=wav)  # refused, and logged
     assert wrong.status_code == 400
     assert gateway.get(form.json()["url"]).status_code == 200
+    assert gateway.get(raw.json()["url"], headers={"range": "bytes=0-0"}).status_code == 206
+    deleted = gateway.delete(f"/record?id={raw.json()['record_id']}", headers={"authorization": f"Bearer {token}"})
+    assert deleted.status_code == 204
     gateway.post("/record", data={"user_id": str(user_id), "access_token": token + "x"}, files={"file": ("a", wav)})
 
     time.sleep(1.5)  # nginx flushes its buffered access log every second
@@ -41,6 +46,8 @@ def check_tokens_stay_secret(stack: Stack, gateway: httpx2.Client, engine: Engin
     assert "POST /record" in access_log  # the log is there, and written
     assert token not in access_log
     assert token not in stack.log.read_text()  # the functions' and nginx's own output
+    for created in (form, raw):  # a record is named in the logs, but never by its id: id and user are its link
+        assert created.json()["record_id"] not in access_log + stack.log.read_text()
 
     with engine.connect() as connection:
         for table in ("users", "records"):
