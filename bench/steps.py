@@ -33,7 +33,7 @@ from bench.tools import (
 )
 from common.config import Settings
 from common.db import create_db_engine
-from devstack.background import Background
+from devstack.background import RunningStack
 from devstack.gateway import static_nginx_config
 from devstack.processes import free_port, nginx_command, serving
 from devstack.seed import seed_record
@@ -46,7 +46,7 @@ REGISTER_BODY = '{"name":"bench"}'
 class Bench:
     """What every step works with."""
 
-    stack: Background
+    stack: RunningStack
     database_url: str
     user: tuple[int, str]
     plan: Plan
@@ -180,7 +180,7 @@ def register(bench: Bench) -> None:
 # ---- 4. /register while two uploads convert ----
 
 
-def gateway_p99_ms(stack: Background, since: int, requests: int) -> float:
+def gateway_p99_ms(stack: RunningStack, since: int, requests: int) -> float:
     """p99 of the gateway's own request times for the run's requests (its log is flushed once a second)."""
     deadline = time.monotonic() + 10
     while len(times := stack.request_times_ms(LATENCY_USER_AGENT, since)) < requests:

@@ -63,10 +63,6 @@ def problem_response(
     return ProblemResponse(body, status_code=status_code, headers=headers)
 
 
-def service_unavailable(detail: str) -> ProblemResponse:
-    return problem_response(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
-
-
 def retry_later(detail: str) -> "Problem":
     """A 503 to raise: the trouble is ours and passing, so the client is told when to retry."""
     return Problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
@@ -85,10 +81,15 @@ _DEFAULT_DETAILS = {
 }
 
 
+def problem_of(problem: Problem) -> ProblemResponse:
+    """The response a raised `problem` becomes."""
+    return problem_response(problem.status_code, problem.detail, problem.headers, problem.extensions)
+
+
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if isinstance(exc, Problem):
-        return problem_response(exc.status_code, exc.detail, exc.headers, exc.extensions)
+        return problem_of(exc)
     detail = exc.detail
     if detail == http.HTTPStatus(exc.status_code).phrase:
         detail = _DEFAULT_DETAILS.get(exc.status_code, detail)
@@ -104,7 +105,7 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     if is_unavailable(exc):
         DATABASE_ERRORS.labels("unavailable").inc()
         logger.warning("database unavailable: %s", type(exc).__name__)
-        return service_unavailable("The database is not reachable right now; try again shortly.")
+        return problem_of(retry_later("The database is not reachable right now; try again shortly."))
     DATABASE_ERRORS.labels("other").inc()
     logger.error("database error", exc_info=exc)
     return internal_error()

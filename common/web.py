@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict, TypeVar, cast
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from common.config import Settings, get_settings
 from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, wait_for_database
 from common.logs import configure_logging
 from common.metrics import METRICS_PATH, POOLS, handle_metrics, request_metrics
-from common.problems import EXCEPTION_HANDLERS, problem_response, service_unavailable
+from common.problems import EXCEPTION_HANDLERS, problem_of, problem_response, retry_later
 
 logger = logging.getLogger("records.web")
 
@@ -88,14 +88,27 @@ def host_name(host_header: str | None) -> str | None:
     return (match["ipv6"] or match["name"]).lower()
 
 
+class AppState(TypedDict):
+    """What every function's lifespan gives each request; a function's own state extends it."""
+
+    engine: Engine
+    settings: Settings
+
+
+StateT = TypeVar("StateT", bound=AppState)
+
+
+def state_of(request: Request, kind: type[StateT]) -> StateT:
+    """The request's lifespan state, typed as `kind`, so that a wrong key is mypy's error."""
+    return cast(StateT, request.scope["state"])
+
+
 def engine_of(request: Request) -> Engine:
-    engine: Engine = request.state.engine
-    return engine
+    return state_of(request, AppState)["engine"]
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
+    return state_of(request, AppState)["settings"]
 
 
 async def healthz(request: Request) -> Response:
@@ -103,7 +116,7 @@ async def healthz(request: Request) -> Response:
     try:
         await run_in_threadpool(ping, engine_of(request))
     except UNAVAILABLE_ERRORS:
-        return service_unavailable("The database is not reachable.")
+        return problem_of(retry_later("The database is not reachable."))
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
@@ -124,7 +137,7 @@ def create_app(
     """A function's app: `routes` plus `/healthz`, one engine for the process's life.
 
     `state` adds the function's own per-process objects, built from the settings
-    and the engine, to `request.state`;
+    and the engine, to each request's state (read them with `state_of`);
     `autocommit` is passed to the engine (see `create_db_engine`);
     `check_host` is for functions that build links from the Host (see TrustedHosts);
     `middleware` is the function's own, innermost.
@@ -143,7 +156,8 @@ def create_app(
             logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
         POOLS.engines[engine] = name
         try:
-            yield {"engine": engine, "settings": settings, **(state(settings, engine) if state else {})}
+            common: AppState = {"engine": engine, "settings": settings}
+            yield {**common, **(state(settings, engine) if state else {})}
         finally:
             del POOLS.engines[engine]
             engine.dispose()

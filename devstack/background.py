@@ -18,7 +18,7 @@ from devstack.topology import ROOT, Ports
 
 
 @dataclass
-class Background:
+class RunningStack:
     """A stack started by `start_in_background`."""
 
     process: subprocess.Popen[bytes]
@@ -64,7 +64,7 @@ class Background:
         return self.process.wait(timeout=timeout_s)
 
 
-def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
+def start_in_background(state_dir: Path, env: Mapping[str, str]) -> RunningStack:
     """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready.
 
     Only the gateway's port is chosen here; the stack picks its internal ones, and says which when ready.
@@ -84,4 +84,4 @@ def start_in_background(state_dir: Path, env: Mapping[str, str]) -> Background:
                 process.wait(timeout=STOP_TIMEOUT_S)
             raise RuntimeError(f"the stack did not start:\n{log.read_text()}")
         time.sleep(0.1)
-    return Background(process, Ports.described(ready[1]), log)
+    return RunningStack(process, Ports.described(ready[1]), log)

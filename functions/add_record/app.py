@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
+from typing import TypedDict
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -34,7 +35,7 @@ from common.storage.write import (
     check_quota,
     store_record,
 )
-from common.web import create_app, engine_of, settings_of
+from common.web import AppState, create_app, engine_of, settings_of, state_of
 
 from .admission import Admission, stalled
 from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
@@ -59,7 +60,16 @@ class RecordCreated(BaseModel):
 UNAUTHENTICATED_PREFIX_BYTES = 1024 * 1024
 
 
-def process_state(settings: Settings, _engine: Engine) -> dict[str, object]:
+class ConverterState(TypedDict):
+    admission: Admission
+    storage: ServiceStorage
+
+
+class AddRecordState(AppState, ConverterState):
+    """add_record's lifespan state: the common one and its converters'."""
+
+
+def converter_state(settings: Settings, _engine: Engine) -> ConverterState:
     return {"admission": Admission(settings), "storage": ServiceStorage(settings.max_total_storage_bytes)}
 
 
@@ -77,8 +87,9 @@ class Upload:
     def __init__(self, request: Request, settings: Settings) -> None:
         self.request = request
         self.settings = settings
-        self.admission: Admission = request.state.admission
-        self.storage: ServiceStorage = request.state.storage
+        state = state_of(request, AddRecordState)
+        self.admission = state["admission"]
+        self.storage = state["storage"]
         self.credentials = Credentials(request.query_params.get("user_id"), bearer_token(request.headers))
         self.user_id: int | None = None
         self.filename: str | None = None
@@ -272,7 +283,7 @@ routes = [Route("/record", add_record, methods=["POST"])]
 
 
 def build(settings: Settings | None = None) -> Starlette:
-    return create_app("add_record", routes, settings, state=process_state)
+    return create_app("add_record", routes, settings, state=converter_state)
 
 
 app = build()

@@ -69,7 +69,7 @@ async def get_record(request: Request) -> Response:
 
     etag = entity_tag(record.sha256)
     last_modified = http_date(record.created_at)
-    validators = {
+    every_answer = {
         "ETag": etag,
         "Last-Modified": last_modified,
         # The link is a capability URL: only the downloader's own cache may keep the file,
@@ -83,9 +83,9 @@ async def get_record(request: Request) -> Response:
     }
     if none_match(request.headers.get("if-none-match"), etag):
         DOWNLOADS.labels("not_modified").inc()
-        return Response(status_code=304, headers=validators)
+        return Response(status_code=304, headers=every_answer)
 
-    headers = validators | {
+    headers = every_answer | {
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(record.original_name),
         "X-Content-Type-Options": "nosniff",

@@ -2,7 +2,7 @@
 
 import logging
 import unicodedata
-from typing import cast
+from typing import TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Engine, insert
@@ -16,7 +16,7 @@ from common.config import Settings
 from common.models import User, UserBase
 from common.payloads import read_json, validate
 from common.security import hash_token, new_access_token
-from common.web import create_app
+from common.web import AppState, create_app, state_of
 
 from .batches import Batcher
 
@@ -69,15 +69,22 @@ def insert_users(engine: Engine, users: list[NewUser]) -> list[int]:
     return cast(list[int], ids)
 
 
-def user_batcher(_settings: Settings, engine: Engine) -> dict[str, object]:
+class BatcherState(TypedDict):
+    users: UserBatcher
+
+
+class RegisterState(AppState, BatcherState):
+    """register's lifespan state: the common one and its batcher."""
+
+
+def user_batcher(_settings: Settings, engine: Engine) -> BatcherState:
     return {"users": UserBatcher(lambda users: insert_users(engine, users), MAX_BATCH)}
 
 
 async def register(request: Request) -> Response:
     new_user = validate(UserCreate, await read_json(request, MAX_BODY_BYTES))
     token = new_access_token()
-    users: UserBatcher = request.state.users
-    user_id = await users.submit((new_user.name, hash_token(token)))
+    user_id = await state_of(request, RegisterState)["users"].submit((new_user.name, hash_token(token)))
     logger.debug("registered user_id=%d", user_id)
     body = UserRegistered(user_id=user_id, access_token=token)
     # The token is shown this once; no cache along the way may keep a copy.

@@ -33,7 +33,7 @@ LOCAL_ONLY = {
 }
 
 
-def readme_table() -> dict[str, str]:
+def configuration_table() -> dict[str, str]:
     """Variable -> default, as the configuration table (docs/configuration.md) writes it."""
     section = CONFIGURATION_PAGE.read_text()
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", section, re.MULTILINE)
@@ -66,7 +66,7 @@ def documented(value: object) -> str:
 
 
 def test_every_setting_of_the_functions_is_documented_with_its_default() -> None:
-    table = readme_table()
+    table = configuration_table()
     for name, field in Settings.model_fields.items():
         variable = name.upper()
         assert variable in table, f"{variable} is missing from docs/configuration.md"
@@ -77,7 +77,7 @@ def test_every_setting_of_the_functions_is_documented_with_its_default() -> None
 
 
 def test_every_setting_of_the_gateway_is_documented_with_its_default() -> None:
-    table = readme_table()
+    table = configuration_table()
     for variable, default in gateway_defaults().items():
         assert table.get(variable) == default, variable
 
@@ -105,7 +105,7 @@ def test_every_gateway_setting_reaches_nginx_without_a_second_default() -> None:
 
 
 def test_compose_reads_only_documented_variables_with_the_documented_defaults() -> None:
-    table = readme_table()
+    table = configuration_table()
     for variable, default in compose_defaults().items():
         assert variable in table, f"docker-compose.yml reads {variable}, which docs/configuration.md does not document"
         if default and variable not in COMPOSE_DEFAULTS:  # an empty one leaves it to the container (above)
@@ -124,8 +124,8 @@ def test_make_run_takes_an_empty_variable_for_its_default() -> None:
 
 def test_make_run_and_compose_agree_on_the_gateway_port() -> None:
     stack_source = (ROOT / "devstack" / "topology.py").read_text()
-    assert f'env.get("GATEWAY_PORT") or {readme_table()["GATEWAY_PORT"]}' in stack_source
-    assert compose_defaults()["GATEWAY_PORT"] == readme_table()["GATEWAY_PORT"]
+    assert f'env.get("GATEWAY_PORT") or {configuration_table()["GATEWAY_PORT"]}' in stack_source
+    assert compose_defaults()["GATEWAY_PORT"] == configuration_table()["GATEWAY_PORT"]
 
 
 def env_example() -> dict[str, str]:
@@ -135,7 +135,7 @@ def env_example() -> dict[str, str]:
 
 
 def test_env_example_offers_every_setting_compose_reads_at_its_default() -> None:
-    table, example = readme_table(), env_example()
+    table, example = configuration_table(), env_example()
     for variable in set(table) - LOCAL_ONLY - SET_BY_COMPOSE:
         assert variable in example, f".env.example does not mention {variable}"
         if table[variable] == "(required)":

@@ -19,7 +19,8 @@ from common.models import Record, RecordChunk
 from common.security import new_access_token
 from common.storage import CHUNK_BYTES
 from devstack.seed import create_user, seed_record
-from functions.add_record.convert import MP3_SAMPLE_RATES, Mp3TooLargeError, converting, ffmpeg_arguments
+from functions.add_record.convert import Mp3TooLargeError, converting, ffmpeg_arguments
+from functions.add_record.mp3 import MP3_SAMPLE_RATES
 from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import build_function, record_count

@@ -10,12 +10,8 @@ from typing import Literal
 import psutil
 import pytest
 
-from functions.add_record.convert import (
-    FFMPEG_NICENESS,
-    converting,
-    ffmpeg_arguments,
-    read_frame_header,
-)
+from functions.add_record.convert import FFMPEG_NICENESS, converting, ffmpeg_arguments
+from functions.add_record.mp3 import read_frame_header
 from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, probe_mp3
 

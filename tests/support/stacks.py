@@ -14,12 +14,12 @@ import httpx2
 import psutil
 import pytest
 
-from devstack.background import Background, start_in_background
+from devstack.background import RunningStack, start_in_background
 from devstack.gateway import gateway_values, render_nginx
 from devstack.processes import free_port, free_ports, nginx_command, serving
 from devstack.topology import FUNCTIONS, ROOT, Ports, function_command, function_env
 
-Stack = Background
+Stack = RunningStack
 
 
 @contextmanager
