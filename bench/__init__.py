@@ -12,9 +12,5 @@ It starts the local stack on a throwaway database and measures:
 
 All traffic stays on 127.0.0.1, every loop is bounded in count and time.
 
-    plan      how much of each (the full run, and --quick's seconds-long one)
-    targets   the figure each measurement must reach: the one table the check and the report read
-    tools     running wrk, ab, curl and ffmpeg, one parser per tool
-    steps     the six measurements
-    report    benchmarks.md, rendered from report.md.template
+Its modules, a line each, are listed once: in docs/architecture.md ("Every module").
 """

@@ -74,7 +74,8 @@ def no_such_record() -> "Problem":
 
 
 # Starlette raises these with the bare reason phrase; say what actually went wrong.
-_DEFAULT_DETAILS = {
+# The gateway answers the same with the same words (nginx/includes/problems.conf; a test checks).
+DEFAULT_DETAILS = {
     404: "There is nothing at this path.",
     405: "This path does not accept that method; see the Allow header.",
     413: "The request body is larger than this endpoint accepts.",
@@ -92,7 +93,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         return problem_of(exc)
     detail = exc.detail
     if detail == http.HTTPStatus(exc.status_code).phrase:
-        detail = _DEFAULT_DETAILS.get(exc.status_code, detail)
+        detail = DEFAULT_DETAILS.get(exc.status_code, detail)
     return problem_response(exc.status_code, detail, exc.headers)
 
 

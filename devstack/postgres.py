@@ -20,10 +20,12 @@ import psycopg2.extensions
 from psycopg2 import sql
 from sqlalchemy import make_url
 
+from common.config import Settings
 from devstack.processes import answers
 from devstack.topology import ROOT
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/records"
+#: The functions' own default (common/config.py), written once.
+DEFAULT_DATABASE_URL = str(Settings.model_fields["database_url"].default)
 LOCAL_CLUSTER_DIR = ROOT / ".data" / "postgres"
 
 

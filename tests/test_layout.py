@@ -41,3 +41,12 @@ def test_every_module_is_named() -> None:
     }
     missing = sorted(modules - named)
     assert not missing, f"docs/architecture.md does not describe: {missing}"
+
+
+def test_the_page_is_the_one_list_of_modules() -> None:
+    """A package's docstring points at the page rather than keep a list that drifts from it."""
+    for package in ("bench", "devstack", "tests/support"):
+        docstring = (ROOT / package / "__init__.py").read_text()
+        assert "docs/architecture.md" in docstring, package
+        listed = re.findall(r"^(\w+) {2,}\S", docstring, re.MULTILINE)
+        assert not listed, f"{package}/__init__.py lists modules of its own: {listed}"

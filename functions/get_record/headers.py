@@ -10,6 +10,8 @@ from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
+from common.filenames import base_name
+
 _SINGLE_RANGE = re.compile(r"^bytes=(?P<first>\d*)-(?P<last>\d*)$")
 # RFC 5987 attr-char: what may appear unescaped in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
@@ -104,8 +106,7 @@ def byte_position(digits: str) -> int:
 
 def mp3_name(original_name: str) -> str:
     """The original file name with its extension replaced by .mp3, cleaned for a header."""
-    name = re.split(r"[\\/]", original_name)[-1]
-    name = "".join(char for char in name if unicodedata.category(char)[0] != "C" and char not in '"')
+    name = base_name(original_name).replace('"', "")
     stem, dot, _ = name.rpartition(".")
     stem = (stem if dot else name).strip().strip(".")
     return f"{stem or FALLBACK_STEM}.mp3"
