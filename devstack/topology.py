@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import roster
 from devstack.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
+#: The functions' names, in functions/roster.toml's order.
+FUNCTIONS = tuple(function.name for function in roster.load())
 
 
 @dataclass(frozen=True)

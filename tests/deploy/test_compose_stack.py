@@ -28,9 +28,10 @@ from typing import Any
 import httpx2
 import psycopg2
 import pytest
+import yaml
 
 from devstack.processes import free_port, free_ports
-from devstack.topology import ROOT
+from devstack.topology import FUNCTIONS, ROOT
 from tests.support.audio import Wav
 from tests.support.auth import bearer
 
@@ -40,7 +41,6 @@ pytestmark = pytest.mark.compose
 OWNER_PASSWORD = "p#s?s@w:o%rd / x=="
 FUNCTIONS_PASSWORD = "a/b+c= #?@:%"
 BUILD_TIMEOUT_S = 1200
-FUNCTIONS = ("register", "add_record", "get_record", "list_records", "delete_record")
 TIMINGS_FILE = ROOT / "test-artifacts" / "compose-timings.json"
 
 
@@ -444,7 +444,7 @@ PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
 
 
 def test_prometheus_sees_every_function_s_replicas_up(stack: ComposeStack) -> None:
-    """The monitoring profile, when its official images can be had (no registry: they must be there already)."""
+    """The monitoring file: every replica scraped, the alert rules loaded (the images must be here or pullable)."""
     for image in (PROMETHEUS_IMAGE, "prom/node-exporter:v1.9.1"):
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode:
             pytest.skip(f"{image} is not on this machine and no registry is reachable to pull it")
@@ -460,6 +460,10 @@ def test_prometheus_sees_every_function_s_replicas_up(stack: ComposeStack) -> No
         up = {t["labels"]["instance"] for t in targets if t["labels"]["job"] == "functions" and t["health"] == "up"}
         time.sleep(2)
     assert len(up) == len(expected)
+    groups = httpx2.get(f"http://127.0.0.1:{port}/api/v1/rules").json()["data"]["groups"]
+    loaded = {rule["name"] for group in groups for rule in group["rules"]}
+    written = yaml.safe_load((ROOT / "monitoring" / "alerts.yml").read_text())["groups"]
+    assert loaded == {rule["alert"] for group in written for rule in group["rules"]}
 
 
 def test_records_survive_down_and_up(stack: ComposeStack, stored: tuple[str, bytes]) -> None:
