@@ -61,12 +61,15 @@ def test_every_function_works_as_the_role(functions_settings: Settings) -> None:
     with TestClient(build_function("delete_record", functions_settings)) as delete_record:
         deleted = delete_record.delete(f"/record?id={created.json()['record_id']}", headers=owner)
     assert deleted.status_code == 204
+    with TestClient(build_function("rotate_token", functions_settings)) as rotate_token:
+        assert rotate_token.post("/token", headers=owner).status_code == 201
 
 
 @pytest.mark.parametrize(
     "statement",
     [
         "UPDATE users SET name = 'mallory'",
+        "UPDATE users SET id = id + 1000",
         "DELETE FROM users",
         "DELETE FROM record_chunks",
         "UPDATE records SET user_id = 1",

@@ -249,6 +249,47 @@ def test_the_owner_lists_and_deletes_through_the_gateway(stack: ComposeStack, up
         assert client.delete(f"/record?id={created['record_id']}", headers=owner).status_code == 404
 
 
+def test_rotate_token_scales_rotates_and_redeploys_without_a_failed_rotation(stack: ComposeStack) -> None:
+    """The sixth function, added by its folder and its roster line: two replicas, then redeployed under load."""
+    stack.timed("scale rotate_token=2", "up", "-d", "--no-deps", "--no-recreate", "--wait",
+                "--scale", "rotate_token=2", "rotate_token")  # fmt: skip
+    assert len(stack.containers("rotate_token")) == 2
+    with stack.client() as client:
+        token = client.post("/register", json={"name": "rotating"}).json()["access_token"]
+        rotated = client.post("/token", headers=bearer(token))
+        assert rotated.status_code == 201
+        assert client.get("/records", headers=bearer(token)).status_code == 401
+        chain = [rotated.json()["access_token"]]
+        assert client.get("/records", headers=bearer(chain[-1])).status_code == 200
+
+    def rotate(client: httpx2.Client) -> Outcome:
+        response = client.post("/token", headers=bearer(chain[-1]))
+        if response.status_code == 201:
+            chain.append(response.json()["access_token"])
+            return 200
+        return f"{response.status_code} POST /token"
+
+    app = stack.directory / "functions" / "rotate_token" / "app.py"
+    app.write_text(app.read_text() + "\n# redeployed by tests/deploy/test_compose_stack.py\n")
+    with traffic(stack, 1, rotate) as outcomes:  # one client: each rotation presents the last one's token
+        redeploy = subprocess.run(
+            ["scripts/redeploy", "rotate_token"],
+            cwd=stack.directory,
+            env=docker_environment(COMPOSE_OPTIONS=f"-p {stack.project}"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
+    # A POST is never retried on another replica once sent, so one that meets a replica
+    # closing its idle connection may get 503 (Retry-After, nothing rotated). What must
+    # never happen is a rotation done but its token lost: the chain would then get 401.
+    assert set(outcomes) <= {200, "503 POST /token"}, outcomes
+    assert outcomes[200] > 0
+    stack.timings["redeploy rotate_token: rotations"] = sum(outcomes.values())
+
+
 def test_every_service_reports_healthy(stack: ComposeStack) -> None:
     for service in [*FUNCTIONS, "db", "nginx"]:
         for container in stack.containers(service):

@@ -195,3 +195,25 @@ def test_an_unknown_token_is_explained_in_words(page: Page) -> None:
     page.wait_for_selector("#error:not([hidden])")
     assert "not one this service knows" in (page.text_content("#error") or "")
     assert page.is_hidden("#recordings-step")
+
+
+def test_replace_my_token_shows_the_new_one_and_the_old_one_dies(page: Page, stack: Stack) -> None:
+    register(page, "Leaky")
+    old = page.text_content("#token") or ""
+    dialogs: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    page.click("#rotate-button")
+    page.wait_for_selector("#rotated:not([hidden])")
+    new = page.text_content("#token") or ""
+    assert "stops working" in dialogs[0]
+    assert len(new) == 36
+    assert new != old
+    assert page.evaluate("JSON.parse(sessionStorage.getItem('records.identity')).token") == new
+    with httpx2.Client(base_url=stack.base_url, timeout=10) as client:
+        assert client.get("/records", headers={"authorization": f"Bearer {old}"}).status_code == 401
+        assert client.get("/records", headers={"authorization": f"Bearer {new}"}).status_code == 200

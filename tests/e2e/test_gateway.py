@@ -165,7 +165,7 @@ def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
     assert "syntax is ok" in result.stderr
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/register"), ("DELETE", "/record?id=x")])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/register"), ("DELETE", "/record?id=x"), ("POST", "/token")])
 def test_a_flood_of_writes_from_one_address_gets_429(method: str, path: str) -> None:
     with lone_gateway(POST_RATE_LIMIT="1r/s", POST_BURST="2") as gateway:
         statuses = [gateway.request(method, path).status_code for _ in range(8)]

@@ -108,3 +108,32 @@ def test_a_download_sent_from_the_gateway_s_cache_when_its_record_is_deleted_is_
                 read_into(received, chunks)
     assert len(received) < len(data)
     assert received == data[: len(received)]
+
+
+def test_a_replaced_token_is_refused_everywhere_and_the_new_one_works(
+    gateway: httpx2.Client, owner: tuple[int, str]
+) -> None:
+    """POST /token through the gateway: from its answer on, the old token uploads, lists, deletes, rotates nothing."""
+    user_id, old = owner
+    wav = Wav(duration_s=0.2).to_bytes()
+
+    def upload(token: str) -> httpx2.Response:
+        return gateway.post(f"/record?user_id={user_id}", headers=bearer(token), files={"file": ("a.wav", wav)})
+
+    kept = upload(old).json()
+    rotated = gateway.post("/token", headers=bearer(old))
+    assert rotated.status_code == 201
+    assert rotated.headers["cache-control"] == "no-store"
+    new = rotated.json()["access_token"]
+
+    assert_problem(upload(old), 401)
+    assert_problem(gateway.get("/records", headers=bearer(old)), 401)
+    assert_problem(gateway.delete(f"/record?id={kept['record_id']}", headers=bearer(old)), 401)
+    assert_problem(gateway.post("/token", headers=bearer(old)), 401)
+
+    assert upload(new).status_code == 201
+    assert [r["record_id"] for r in gateway.get("/records", headers=bearer(new)).json()["records"]][-1] == kept[
+        "record_id"
+    ]
+    assert gateway.get(kept["url"].removeprefix(str(gateway.base_url).rstrip("/"))).status_code == 200  # links live on
+    assert gateway.delete(f"/record?id={kept['record_id']}", headers=bearer(new)).status_code == 204

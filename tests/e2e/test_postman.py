@@ -8,7 +8,9 @@ from tests.support.audio import Wav
 from tests.support.stacks import Stack
 
 
-def test_the_postman_collection_registers_uploads_downloads_lists_and_deletes(stack: Stack, tmp_path: Path) -> None:
+def test_the_postman_collection_registers_uploads_downloads_lists_deletes_and_rotates(
+    stack: Stack, tmp_path: Path
+) -> None:
     (tmp_path / "memo.wav").write_bytes(Wav(duration_s=1).to_bytes())  # the collection's file field
     result = subprocess.run(
         [
@@ -22,3 +24,4 @@ def test_the_postman_collection_registers_uploads_downloads_lists_and_deletes(st
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
     assert "6. Its link is dead" in result.stdout
+    assert "9. The new one works" in result.stdout

@@ -44,6 +44,7 @@ function remember(id, token) {
 
 function forget() {
   sessionStorage.removeItem(IDENTITY_KEY);
+  $("rotated").hidden = true;
   user.id = user.token = null;
   $("strangers").hidden = false;
   for (const id of ["identity", "upload-step", "result-step", "recordings-step"]) $(id).hidden = true;
@@ -86,6 +87,23 @@ $("sign-in-form").addEventListener("submit", async (event) => {
 });
 
 $("forget-button").addEventListener("click", forget);
+
+// A leaked token is replaced, not an account lost: the old one dies at once, everywhere.
+$("rotate-button").addEventListener("click", async () => {
+  if (!confirm("Replace your access token? The current one stops working at once, everywhere.")) return;
+  showError("");
+  let response;
+  try {
+    response = await fetch("/token", { method: "POST", headers: bearer() });
+  } catch (_) {
+    return showError(offline);
+  }
+  const body = await response.text();
+  if (response.status !== 201) return showError(problemText(response.status, body));
+  const rotated = JSON.parse(body);
+  remember(rotated.user_id, rotated.access_token);
+  $("rotated").hidden = false;
+});
 
 // ---- Your recordings ----
 

@@ -1,0 +1,1 @@
+"""The rotate_token function."""
