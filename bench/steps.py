@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg2
-import psycopg2.extensions
 
 from bench.memory import RssWatch
 from bench.plan import LATENCY_CONCURRENCY, Plan
@@ -36,8 +34,8 @@ from common.db import create_db_engine
 from devstack.background import RunningStack
 from devstack.gateway import static_nginx_config
 from devstack.processes import free_port, nginx_command, serving
-from devstack.seed import seed_record
-from functions.list_records.cursor import Position
+from devstack.seed import seed_listed, seed_record
+from functions.list_records.store import newest_records, page_query
 
 REGISTER_BODY = '{"name":"bench"}'
 
@@ -286,26 +284,8 @@ def small_downloads(bench: Bench) -> dict[str, Any]:
 
 # ---- 6. The owner's view: list and delete ----
 
-SEED_LISTED = """
-INSERT INTO records (id, user_id, original_name, size_bytes, duration_s, bitrate_kbps, sample_rate,
-                     channels, sha256, created_at)
-SELECT gen_random_uuid(), %(user_id)s, 'take ' || n || '.wav', 2880000, 120.0, 192, 44100, 2,
-       sha256(n::text::bytea), now() - n * interval '1 second'
-FROM generate_series(1, %(count)s) AS n
-"""
-MIDDLE_RECORD = """
-SELECT created_at, id FROM records WHERE user_id = %s ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1
-"""
-MIDDLE_PAGE_PLAN = """
-EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM records WHERE user_id = %s AND (created_at, id) < (%s, %s)
-ORDER BY created_at DESC, id DESC LIMIT 21
-"""
-
-
-def one_row(cursor: psycopg2.extensions.cursor) -> tuple[Any, ...]:
-    row = cursor.fetchone()
-    assert row is not None
-    return row
+#: The page the benchmark asks for (list_records' default).
+PAGE_SIZE = 20
 
 
 def owner(bench: Bench) -> None:
@@ -314,23 +294,24 @@ def owner(bench: Bench) -> None:
     plan, stack, results = bench.plan, bench.stack, bench.results
     user = register_user(stack.base_url)
     results.aliases[user[1]] = "$OWNER_TOKEN"
-    connection = psycopg2.connect(bench.database_url)
+    engine = create_db_engine(Settings(database_url=bench.database_url))
     try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(SEED_LISTED, {"user_id": user[0], "count": plan.listed_records})
-            cursor.execute("ANALYZE records")
-            cursor.execute(MIDDLE_RECORD, (user[0], plan.listed_records // 2))
-            middle_at, middle_id = one_row(cursor)
-            cursor.execute(MIDDLE_PAGE_PLAN, (user[0], middle_at, middle_id))
-            plan_json = one_row(cursor)[0][0]
+        seed_listed(engine, user[0], plan.listed_records)
+        # The product's own page query, from the middle of the list: its plan, and its cursor.
+        first_half, _ = newest_records(engine, user[0], plan.listed_records // 2, None)
+        middle = first_half[-1].position
+        page = page_query(user[0], PAGE_SIZE, middle).compile(dialect=engine.dialect)
+        with engine.connect() as connection:
+            explained = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {page}", page.params)
+            plan_json = explained.scalar_one()[0]
     finally:
-        connection.close()
-    cursor_text = Position(middle_at, uuid.UUID(str(middle_id))).encode()
+        engine.dispose()
+    cursor_text = middle.encode()
     results.aliases[cursor_text] = "$CURSOR"
     script = wrk_script(bench.work, "list", Authorization=f"Bearer {user[1]}")
     pages = {
-        "first page": f"{stack.base_url}/records?limit=20",
-        "middle page": f"{stack.base_url}/records?limit=20&cursor={cursor_text}",
+        "first page": f"{stack.base_url}/records?limit={PAGE_SIZE}",
+        "middle page": f"{stack.base_url}/records?limit={PAGE_SIZE}&cursor={cursor_text}",
     }
     listing = {}
     for name, url in pages.items():

@@ -9,7 +9,7 @@ the same 401, and the token is never accepted in a URL.
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, bindparam, select
-from sqlmodel import Session, col
+from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -64,10 +64,13 @@ def parse_user_id(value: str) -> int:
     return int(value)
 
 
+_DIGEST_OF_USER = select(col(User.token_sha256)).where(col(User.id) == bindparam("user_id"))
+
+
 def stored_digest(engine: Engine, user_id: int) -> bytes | None:
-    with Session(engine) as session:
-        user = session.get(User, user_id)
-        return bytes(user.token_sha256) if user is not None else None
+    with engine.connect() as connection:
+        digest: bytes | None = connection.execute(_DIGEST_OF_USER, {"user_id": user_id}).scalar()
+    return bytes(digest) if digest is not None else None
 
 
 async def authenticate(engine: Engine, credentials: Credentials) -> int:

@@ -4,7 +4,7 @@ import hashlib
 import io
 import uuid
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from common.models import Record, User
@@ -38,3 +38,20 @@ def create_user(engine: Engine, name: str) -> tuple[int, str]:
         session.commit()
         assert user.id is not None
         return user.id, token
+
+
+#: Many records of one user at once, their bytes left out (listing reads rows alone), one second apart.
+_SEED_LISTED = """
+INSERT INTO records (id, user_id, original_name, size_bytes, duration_s, bitrate_kbps, sample_rate,
+                     channels, sha256, created_at)
+SELECT gen_random_uuid(), :user_id, 'take ' || n || '.wav', 2880000, 120.0, 192, 44100, 2,
+       sha256(n::text::bytea), now() - n * interval '1 second'
+FROM generate_series(1, :count) AS n
+"""
+
+
+def seed_listed(engine: Engine, user_id: int, count: int) -> None:
+    """`count` rows in `user_id`'s list, without chunks: what a listing reads, at any scale, in one statement."""
+    with engine.begin() as connection:
+        connection.execute(text(_SEED_LISTED), {"user_id": user_id, "count": count})
+        connection.execute(text("ANALYZE records"))

@@ -4,8 +4,8 @@ and the service's whole storage."""
 import time
 from typing import IO
 
-from sqlalchemy import Engine, func, select, text
-from sqlmodel import Session, col
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text
+from sqlmodel import col
 
 from common.models import Record
 from common.storage import CHUNK_BYTES
@@ -52,18 +52,23 @@ class ServiceStorage:
 _EVERYONES_BYTES = select(func.coalesce(func.sum(col(Record.size_bytes)), 0))
 
 
-def used_bytes(session: Session, user_id: int) -> int:
+_USED_BYTES = select(func.coalesce(func.sum(col(Record.size_bytes)), 0)).where(
+    col(Record.user_id) == bindparam("user_id")
+)
+_LOCK_USER = text("SELECT pg_advisory_xact_lock(:user_id)")
+# The row as the model has it; created_at is the database's own (its server default).
+_INSERT_RECORD = insert(Record)
+
+
+def used_bytes(connection: Connection, user_id: int) -> int:
     """What `user_id`'s records take, MP3 bytes summed (one indexed scan of their rows)."""
-    total = session.execute(
-        select(func.coalesce(func.sum(col(Record.size_bytes)), 0)).where(col(Record.user_id) == user_id)
-    ).scalar_one()
-    return int(total)
+    return int(connection.execute(_USED_BYTES, {"user_id": user_id}).scalar_one())
 
 
 def check_quota(engine: Engine, user_id: int, quota_bytes: int) -> None:
     """Refuse, before converting anything, an upload from a user whose quota is already full."""
-    with Session(engine) as session:
-        if used_bytes(session, user_id) >= quota_bytes:
+    with engine.connect() as connection:
+        if used_bytes(connection, user_id) >= quota_bytes:
             raise QuotaExceededError
 
 
@@ -74,15 +79,12 @@ def store_record(engine: Engine, record: Record, mp3: IO[bytes], quota_bytes: in
     (QuotaExceededError). The check and the insert hold a transaction-scoped
     advisory lock on the user, so concurrent uploads cannot both squeeze in.
     """
-    # The caller still reads `record` (its id, for the link) after the commit.
-    with Session(engine, expire_on_commit=False) as session:
+    with engine.begin() as connection:
         if quota_bytes is not None:
-            session.execute(text("SELECT pg_advisory_xact_lock(:user_id)"), {"user_id": record.user_id})
-            if used_bytes(session, record.user_id) + record.size_bytes > quota_bytes:
+            connection.execute(_LOCK_USER, {"user_id": record.user_id})
+            if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
                 raise QuotaExceededError
-        session.add(record)
-        session.flush()
+        connection.execute(_INSERT_RECORD, record.model_dump(exclude={"created_at"}))
         # The chunks go in by binary COPY on the same connection, in the same transaction.
-        with psycopg2_connection(session.connection().connection).cursor() as cursor:
+        with psycopg2_connection(connection.connection).cursor() as cursor:
             cursor.copy_expert(COPY_CHUNKS, ChunkRowsSource(record.id, mp3, CHUNK_BYTES), size=COPY_READ_BYTES)
-        session.commit()

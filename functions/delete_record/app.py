@@ -15,8 +15,6 @@ import logging
 import uuid
 
 from pydantic import BaseModel, PositiveInt
-from sqlalchemy import Engine, delete
-from sqlmodel import col
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,10 +24,11 @@ from starlette.routing import Route
 from common.auth import token_owner
 from common.config import Settings
 from common.logs import record_ref
-from common.models import Record
 from common.payloads import validate_query
 from common.problems import no_such_record
 from common.web import create_app, engine_of
+
+from .store import delete_owned
 
 logger = logging.getLogger("records.delete_record")
 
@@ -37,15 +36,6 @@ logger = logging.getLogger("records.delete_record")
 class DeleteQuery(BaseModel):
     id: uuid.UUID
     user: PositiveInt | None = None
-
-
-def delete_owned(engine: Engine, record_id: uuid.UUID, user_id: int) -> bool:
-    """Delete the record if it is `user_id`'s; whether it was. Of concurrent calls, one alone gets True."""
-    statement = (
-        delete(Record).where(col(Record.id) == record_id, col(Record.user_id) == user_id).returning(col(Record.id))
-    )
-    with engine.begin() as connection:
-        return connection.execute(statement).first() is not None
 
 
 async def delete_record(request: Request) -> Response:

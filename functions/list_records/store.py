@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, Select, select, tuple_
 from sqlmodel import col
 
 from common.models import Record
@@ -30,8 +30,8 @@ class ListedRecord:
         return Position(self.created_at, self.record_id)
 
 
-def newest_records(engine: Engine, user_id: int, limit: int, after: Position | None) -> tuple[list[ListedRecord], bool]:
-    """Up to `limit` of the user's records, newest first, from past `after`; and whether more follow."""
+def page_query(user_id: int, limit: int, after: Position | None) -> Select[uuid.UUID, str, float, int, datetime]:
+    """The one query of a page: `limit + 1` rows (the extra says whether more follow) from past `after`."""
     query = (
         select(
             col(Record.id),
@@ -47,7 +47,12 @@ def newest_records(engine: Engine, user_id: int, limit: int, after: Position | N
     if after is not None:
         # A row comparison: the index serves it as the start of the scan.
         query = query.where(tuple_(col(Record.created_at), col(Record.id)) < (after.created_at, after.record_id))
+    return query  # type: ignore[return-value]  # created_at is NOT NULL
+
+
+def newest_records(engine: Engine, user_id: int, limit: int, after: Position | None) -> tuple[list[ListedRecord], bool]:
+    """Up to `limit` of the user's records, newest first, from past `after`; and whether more follow."""
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    records = [ListedRecord(*row) for row in rows[:limit]]  # type: ignore[arg-type]  # created_at is NOT NULL
+        rows = connection.execute(page_query(user_id, limit, after)).all()
+    records = [ListedRecord(*row) for row in rows[:limit]]
     return records, len(rows) > limit

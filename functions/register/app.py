@@ -2,23 +2,23 @@
 
 import logging
 import unicodedata
-from typing import TypedDict, cast
+from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import Engine, insert
-from sqlmodel import col
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.config import Settings
-from common.models import User, UserBase
+from common.models import UserBase
 from common.payloads import read_json, validate
 from common.security import hash_token, new_access_token
 from common.web import AppState, create_app, state_of
 
 from .batches import Batcher
+from .store import NewUser, insert_users
 
 logger = logging.getLogger("records.register")
 
@@ -26,12 +26,6 @@ logger = logging.getLogger("records.register")
 MAX_BODY_BYTES = 16 * 1024
 #: Registrations written by one statement at most; far above the concurrency one process sees.
 MAX_BATCH = 256
-
-# Built once: constructing the statement per request cost a fifth of its CPU.
-# sort_by_parameter_order: the ids come back in the order the rows were given.
-INSERT_USERS = insert(User).returning(col(User.id), sort_by_parameter_order=True)
-
-NewUser = tuple[str, bytes]  # name, token digest
 
 
 class UserCreate(UserBase):
@@ -56,17 +50,6 @@ class UserRegistered(BaseModel):
 
 
 UserBatcher = Batcher[NewUser, int]
-
-
-def insert_users(engine: Engine, users: list[NewUser]) -> list[int]:
-    # One INSERT ... RETURNING, atomic on its own, on an autocommit engine: no
-    # BEGIN/COMMIT round trips, no ORM unit of work, no reload after commit.
-    # Together those cost more than the rest of the request (docs/performance.md).
-    rows = [{"name": name, "token_sha256": digest} for name, digest in users]
-    with engine.connect() as connection:
-        ids = connection.execute(INSERT_USERS, rows).scalars().all()
-    assert None not in ids  # the column is the primary key; the model types it optional for inserts
-    return cast(list[int], ids)
 
 
 class BatcherState(TypedDict):

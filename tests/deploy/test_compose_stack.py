@@ -249,6 +249,25 @@ def test_the_owner_lists_and_deletes_through_the_gateway(stack: ComposeStack, up
         assert client.delete(f"/record?id={created['record_id']}", headers=owner).status_code == 404
 
 
+def edit_code(stack: ComposeStack, service: str) -> None:
+    """A real change to the function's code, in the stack's own copy of the tree."""
+    app = stack.directory / "functions" / service / "app.py"
+    app.write_text(app.read_text() + "\n# redeployed by tests/deploy/test_compose_stack.py\n")
+
+
+def redeploy(stack: ComposeStack, service: str) -> "subprocess.CompletedProcess[str]":
+    """scripts/redeploy, as an operator runs it, on the test's project."""
+    return subprocess.run(
+        ["scripts/redeploy", service],
+        cwd=stack.directory,
+        env=docker_environment(COMPOSE_OPTIONS=f"-p {stack.project}"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_rotate_token_scales_rotates_and_redeploys_without_a_failed_rotation(stack: ComposeStack) -> None:
     """The sixth function, added by its folder and its roster line: two replicas, then redeployed under load."""
     stack.timed("scale rotate_token=2", "up", "-d", "--no-deps", "--no-recreate", "--wait",
@@ -269,19 +288,10 @@ def test_rotate_token_scales_rotates_and_redeploys_without_a_failed_rotation(sta
             return 200
         return f"{response.status_code} POST /token"
 
-    app = stack.directory / "functions" / "rotate_token" / "app.py"
-    app.write_text(app.read_text() + "\n# redeployed by tests/deploy/test_compose_stack.py\n")
+    edit_code(stack, "rotate_token")
     with traffic(stack, 1, rotate) as outcomes:  # one client: each rotation presents the last one's token
-        redeploy = subprocess.run(
-            ["scripts/redeploy", "rotate_token"],
-            cwd=stack.directory,
-            env=docker_environment(COMPOSE_OPTIONS=f"-p {stack.project}"),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
+        redeployed = redeploy(stack, "rotate_token")
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     # A POST is never retried on another replica once sent, so one that meets a replica
     # closing its idle connection may get 503 (Retry-After, nothing rotated). What must
     # never happen is a rotation done but its token lost: the chain would then get 401.
@@ -409,9 +419,7 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
     url, mp3 = stored
     images_before = {service: stack.inspect(stack.containers(service)[0])["Image"] for service in FUNCTIONS}
     old_containers = set(stack.containers("get_record"))
-    # A real change to get_record's code, in the stack's own copy of the tree.
-    app = stack.directory / "functions" / "get_record" / "app.py"
-    app.write_text(app.read_text() + "\n# redeployed by tests/deploy/test_compose_stack.py\n")
+    edit_code(stack, "get_record")
     build = stack.timed("build after editing get_record", "build", "--progress", "plain", "get_record")
     steps = build.stdout + build.stderr
     # Every layer before the function's code comes from the cache: its dependencies are not reinstalled.
@@ -432,19 +440,11 @@ def test_redeploying_get_record_fails_no_download(stack: ComposeStack, stored: t
     # HEAD always reaches get_record (the gateway caches GETs only).
     with traffic(stack, 2, download("HEAD")) as heads, traffic(stack, 1, download("GET")) as gets:
         started = time.monotonic()
-        redeploy = subprocess.run(
-            ["scripts/redeploy", "get_record"],
-            cwd=stack.directory,
-            env=docker_environment(COMPOSE_OPTIONS=f"-p {stack.project}"),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        redeployed = redeploy(stack, "get_record")
         stack.timings["redeploy get_record"] = round(time.monotonic() - started, 1)
         time.sleep(2)  # and a little traffic after it
     outcomes = heads + gets
-    assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
+    assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
     stack.timings["redeploy: downloads"] = sum(outcomes.values())
     stack.timings["redeploy: failed downloads"] = sum(n for status, n in outcomes.items() if status != 200)
     assert set(outcomes) == {200}, outcomes

@@ -14,7 +14,7 @@ from common.config import Settings
 from common.models import Record, RecordChunk
 from common.storage.write import used_bytes
 from devstack.seed import create_user, seed_record
-from functions.delete_record.app import delete_owned
+from functions.delete_record.store import delete_owned
 from tests.support.auth import bearer
 from tests.support.functions import build_function, build_without_database
 from tests.support.problems import assert_problem
@@ -48,8 +48,8 @@ def test_delete_removes_the_row_and_every_chunk(client: TestClient, engine: Engi
     assert response.status_code == 204
     assert response.content == b""
     assert stored(engine, record_id) == (0, 0)
-    with Session(engine) as session:
-        assert used_bytes(session, owner[0]) == 0  # the quota is freed too
+    with engine.connect() as connection:
+        assert used_bytes(connection, owner[0]) == 0  # the quota is freed too
 
 
 def test_the_download_link_itself_may_be_deleted(client: TestClient, engine: Engine, owner: tuple[int, str]) -> None:
