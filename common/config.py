@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     database_url: PostgresDsn = PostgresDsn("postgresql://postgres@127.0.0.1:5432/records")
     #: Kept out of the URL, where `/ # ? @ : %` and spaces would need escaping; it wins over one there.
     database_password: SecretStr | None = None
-    #: Per process, and as many again in a burst: 5 functions at 4 + 4 use 40 of PostgreSQL's 100 (docs/scaling.md).
+    #: Per process, and as many again in a burst: 6 functions at 4 + 4 use 48 of PostgreSQL's 100 (docs/scaling.md).
     db_pool_size: int = Field(default=4, ge=1, le=100)
     db_pool_timeout_s: float = Field(default=5.0, gt=0, le=60)
     db_connect_timeout_s: int = Field(default=3, ge=1, le=60)

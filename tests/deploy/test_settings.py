@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from common.config import Settings
 from devstack.gateway import gateway_defaults, gateway_values
-from devstack.topology import ROOT, Ports
+from devstack.topology import FUNCTIONS, ROOT, Ports
 
 #: Set by compose itself for the functions (the role and its password), not passed through.
 SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
@@ -22,15 +22,7 @@ SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
 CONFIGURATION_PAGE = ROOT / "docs" / "configuration.md"
 COMPOSE_DEFAULTS = {"LOG_FORMAT": "json"}
 #: Read by `make run` alone: ports and folders of local processes.
-LOCAL_ONLY = {
-    "GATEWAY_STATUS_PORT",
-    "REGISTER_PORT",
-    "ADD_RECORD_PORT",
-    "GET_RECORD_PORT",
-    "LIST_RECORDS_PORT",
-    "DELETE_RECORD_PORT",
-    "STACK_DIR",
-}
+LOCAL_ONLY = {"GATEWAY_STATUS_PORT", *(f"{name.upper()}_PORT" for name in FUNCTIONS), "STACK_DIR"}
 
 
 def configuration_table() -> dict[str, str]:
