@@ -7,6 +7,7 @@ import platform
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,12 @@ from pathlib import Path
 import psutil
 
 import bench
+from bench import beside
+from bench.contender import register_user, running_baseline
 from bench.plan import QUICK, Plan
 from bench.report import render
 from bench.results import Results
-from bench.steps import STEPS, Bench, register_user
+from bench.steps import STEPS, Bench
 from bench.tools import first_line
 from common.config import Settings
 from common.db import create_db_engine
@@ -65,22 +68,30 @@ def main() -> int:
         "POST_RATE_LIMIT": "1000000r/s",
         "GET_RATE_LIMIT": "1000000r/s",
     }
-    with throwaway_database(environment, "records_bench") as database_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        throwaway_database(environment, "records_bench") as database_url,
+        tempfile.TemporaryDirectory() as tmp,
+        ExitStack() as exits,
+    ):
         work = Path(tmp)
         work.chmod(0o755)  # nginx's workers (www-data, when run as root) write the stack's download cache here
         stack = start_in_background(work / "stack", {**environment, "DATABASE_URL": database_url})
         try:
+            baseline = exits.enter_context(running_baseline(database_url))
             results.machine = machine_info(database_url)
             user = register_user(stack.base_url)
             results.aliases |= {
                 str(work): "$WORK",
                 stack.base_url: "$GATEWAY",
+                baseline.base_url: "$BASELINE",
+                baseline.user[1]: "$BASELINE_TOKEN",
+                f"user_id={baseline.user[0]}": "user_id=$BASELINE_USER_ID",
                 f"http://127.0.0.1:{stack.ports.functions['register']}": "$REGISTER_FUNCTION",
                 user[1]: "$TOKEN",
                 f"user_id={user[0]}": "user_id=$USER_ID",
                 f"user={user[0]}": "user=$USER_ID",
             }
-            context = Bench(stack, database_url, user, plan, work, results)
+            context = Bench(stack, database_url, user, plan, work, results, baseline)
             for name, step in STEPS.items():
                 if arguments.only and name not in arguments.only.split(","):
                     continue
@@ -97,7 +108,11 @@ def main() -> int:
     (arguments.output / "benchmarks.json").write_text(json.dumps(asdict(results), indent=2) + "\n")
     (arguments.output / "benchmarks.md").write_text(render(results, plan, arguments.quick))
     print(f"bench: wrote {arguments.output / 'benchmarks.md'}", flush=True)
-    return 0
+    behind = [row.name for row in beside.rows(results) if row.behind]
+    for name in behind:
+        print(f"bench: behind the baseline: {name}", flush=True)
+    # A smoke run's tiny inputs measure start-up, not the paths: it judges nothing.
+    return 1 if behind and not arguments.quick else 0
 
 
 sys.exit(main())

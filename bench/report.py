@@ -4,6 +4,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from bench import beside
+from bench.lean import SETTLE_S
 from bench.plan import CONCURRENCY, LATENCY_CONCURRENCY, Plan
 from bench.results import Results
 from bench.targets import JUDGED_UPLOAD_SECONDS, TARGETS
@@ -35,9 +37,38 @@ def upload_rows(results: Results) -> list[str]:
             f"{up['median_upload_s']} s",
             f"{up['median_floor_s']} s",
             up["ratio"],
+            f"{up['median_baseline_s']} s",
+            up["baseline_ratio"],
             target.status(up["ratio"]) if up["wav_seconds"] >= JUDGED_UPLOAD_SECONDS else "–",
         )
         for up in results.uploads
+    ]
+
+
+def beside_rows(results: Results) -> list[str]:
+    return [
+        row(
+            comparison.name,
+            f"{comparison.service:g} {comparison.unit}",
+            f"{comparison.baseline:g} {comparison.unit}",
+            "**behind**" if comparison.behind else "ahead or level",
+            comparison.target,
+            "met" if comparison.target_met else "**not met**",
+        )
+        for comparison in beside.rows(results)
+    ]
+
+
+def lean_rows(results: Results) -> list[str]:
+    return [
+        row(
+            name,
+            f"{lean['idle_rss_mb']} MB",
+            f"{lean['start_s']} s",
+            "–" if name == "baseline" else TARGETS["idle_rss_mb"].status(lean["idle_rss_mb"]),
+            "–" if name == "baseline" else TARGETS["start_s"].status(lean["start_s"]),
+        )
+        for name, lean in results.lean.items()
     ]
 
 
@@ -84,9 +115,10 @@ def download_rows(results: Results) -> list[str]:
             "first (PostgreSQL → get_record → gateway, filling the cache)",
             download["first_mb_per_s"],
             download["first_ratio"],
-            target.status(download["first_ratio"]),
+            TARGETS["first_download_ratio"].status(download["first_ratio"]),
         ),
         row("get_record alone (its own port)", download["function_mb_per_s"], download["function_ratio"], "–"),
+        row("the baseline (one bytea, one query)", download["baseline_mb_per_s"], download["baseline_ratio"], "–"),
         row("nginx from disk", download["nginx_from_disk_mb_per_s"], 1, "–"),
     ]
 
@@ -98,7 +130,18 @@ def render(results: Results, plan: Plan, quick: bool) -> str:
     register_targets = (TARGETS["register_4x_low"], TARGETS["register_4x_high"])
     scan = owner["middle_page_plan"]
     delete = owner["delete"]
+    paced = results.paced_upload
     values = {
+        "beside": "\n".join(beside_rows(results)),
+        "paced": (
+            f"{paced['wav_seconds']} s WAV sent with `curl --limit-rate {paced['rate']}`: answered "
+            f"{paced['answer_after_last_byte_s']} s after its last byte (the baseline: "
+            f"{paced['baseline_answer_after_last_byte_s']} s). Target: {TARGETS['paced_answer_s'].wording}."
+        ),
+        "lean": "\n".join(lean_rows(results)),
+        "lean_targets": f"{TARGETS['idle_rss_mb'].wording}; {TARGETS['start_s'].wording}",
+        "list_target": TARGETS["list_rate"].wording,
+        "first_download_target": TARGETS["first_download_ratio"].wording,
         "quick_flag": " QUICK=1" if quick else "",
         "run_kind": "smoke run, tiny inputs" if quick else "full run",
         "machine": "\n".join(row(key, value) for key, value in results.machine.items()),
@@ -128,14 +171,26 @@ def render(results: Results, plan: Plan, quick: bool) -> str:
         "small": "\n".join(
             [
                 rate_row("cached, revalidated with get_record", small["cached_revalidated"]),
+                rate_row("get_record's own 304 for the same link (the revalidation alone)", small["function_304"]),
+                rate_row("the baseline (one bytea, one query, no cache)", small["baseline"]),
                 rate_row("nginx from disk", small["nginx_from_disk"]),
             ]
         ),
         "listed": f"{owner['records']:,}",
+        "listed_half": f"{owner['records'] // 2:,}",
+        "settle": SETTLE_S,
         "middle_plan": f"{scan['node']} on `{scan['index']}`, {scan['execution_ms']:.2f} ms",
         "middle_target": TARGETS["middle_page_ratio"].wording,
         "listing": "\n".join(
-            rate_row(name, rate, TARGETS["middle_page_ratio"].status(middle / first) if name == "middle page" else "–")
+            rate_row(
+                name,
+                rate,
+                TARGETS["middle_page_ratio"].status(middle / first)
+                if name == "middle page"
+                else TARGETS["list_rate"].status(first)
+                if name == "first page"
+                else "–",
+            )
             for name, rate in owner["list"].items()
         ),
         "deletes": f"{delete['deletes']} records of {delete['record_mb']} MB (four chunks each)",

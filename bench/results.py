@@ -10,11 +10,14 @@ from typing import Any
 class Results:
     machine: dict[str, str] = field(default_factory=dict)
     uploads: list[dict[str, Any]] = field(default_factory=list)
+    paced_upload: dict[str, Any] = field(default_factory=dict)
     memory: list[dict[str, Any]] = field(default_factory=list)
     register: list[dict[str, Any]] = field(default_factory=list)
     register_while_converting: dict[str, Any] = field(default_factory=dict)
     download: dict[str, Any] = field(default_factory=dict)
     owner: dict[str, Any] = field(default_factory=dict)
+    #: Per function (and the baseline): process start → first /healthz 200, and idle RSS.
+    lean: dict[str, dict[str, Any]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     #: What varies from run to run (paths, ports, the token), and the name the report shows instead.
     aliases: dict[str, str] = field(default_factory=dict)

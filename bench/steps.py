@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx2
 
+from bench.contender import Baseline, baseline_command, register_user
+from bench.lean import second_copy, start_and_idle
 from bench.memory import RssWatch
 from bench.plan import LATENCY_CONCURRENCY, Plan
 from bench.results import Results
@@ -25,6 +27,7 @@ from bench.tools import (
     download_mb_per_s,
     ffmpeg_to_mp3,
     make_wav,
+    paced_upload_lag_s,
     run,
     wrk,
     wrk_script,
@@ -35,6 +38,7 @@ from devstack.background import RunningStack
 from devstack.gateway import static_nginx_config
 from devstack.processes import free_port, nginx_command, serving
 from devstack.seed import seed_listed, seed_record
+from devstack.topology import ROOT
 from functions.list_records.store import newest_records, page_query
 
 REGISTER_BODY = '{"name":"bench"}'
@@ -50,6 +54,7 @@ class Bench:
     plan: Plan
     work: Path
     results: Results
+    baseline: Baseline
 
     def seed(self, user_id: int, data: bytes, name: str, count: int = 1) -> list[uuid.UUID]:
         engine = create_db_engine(Settings(database_url=self.database_url))
@@ -60,17 +65,7 @@ class Bench:
 
     def upload(self, wav: Path, noted: bool = False) -> tuple[float, str]:
         """Upload to 201 as curl sees it: (seconds, link)."""
-        body, status, seconds, _ = curl(
-            [
-                "-H", f"Authorization: Bearer {self.user[1]}", "-H", "Content-Type: audio/wav",
-                "--data-binary", f"@{wav}", f"{self.stack.base_url}/record?user_id={self.user[0]}",
-            ],
-            self.results if noted else None,
-        )  # fmt: skip
-        if status != 201:
-            raise RuntimeError(f"upload answered {status}: {body}")
-        link: str = json.loads(body)["url"]
-        return seconds, link
+        return upload(self.stack.base_url, self.user, wav, self.results if noted else None)
 
     @contextmanager
     def static_nginx(self, name: str, data: bytes) -> Iterator[str]:
@@ -87,9 +82,19 @@ class Bench:
             yield base
 
 
-def register_user(base_url: str) -> tuple[int, str]:
-    body = httpx2.post(f"{base_url}/register", json={"name": "bench"}, timeout=10).json()
-    return body["user_id"], body["access_token"]
+def upload(base_url: str, user: tuple[int, str], wav: Path, results: Results | None) -> tuple[float, str]:
+    """Upload to 201 as curl sees it, the same request to the service and the baseline: (seconds, link)."""
+    body, status, seconds, _ = curl(
+        [
+            "-H", f"Authorization: Bearer {user[1]}", "-H", "Content-Type: audio/wav",
+            "--data-binary", f"@{wav}", f"{base_url}/record?user_id={user[0]}",
+        ],
+        results,
+    )  # fmt: skip
+    if status != 201:
+        raise RuntimeError(f"upload answered {status}: {body}")
+    link: str = json.loads(body)["url"]
+    return seconds, link
 
 
 def timed_floor(wav: Path, out: Path, results: Results) -> float:
@@ -110,29 +115,52 @@ def percentile(values: list[float], percent: int) -> float:
 
 # ---- 1. Upload to 201 against ffmpeg alone ----
 
+#: A good home uplink: the client, not the service, sets the pace.
+PACED_RATE = "5M"
+
 
 def uploads(bench: Bench) -> None:
+    """Each WAV to the service, to ffmpeg alone and to the baseline, in turn; then the longest at 5 MB/s."""
+    baseline = bench.baseline
     for seconds in bench.plan.upload_seconds:
         wav = make_wav(bench.work / f"{seconds}s.wav", seconds, bench.results)
         floor_mp3 = bench.work / "floor.mp3"
-        bench.upload(wav)  # warm up the function and the page cache
+        bench.upload(wav)  # warm up the function, the baseline and the page cache
+        upload(baseline.base_url, baseline.user, wav, None)
         timed_floor(wav, floor_mp3, bench.results)
-        pairs = [
-            (bench.upload(wav, noted=True)[0], timed_floor(wav, floor_mp3, bench.results))
+        rounds = [
+            (
+                bench.upload(wav, noted=True)[0],
+                timed_floor(wav, floor_mp3, bench.results),
+                upload(baseline.base_url, baseline.user, wav, bench.results)[0],
+            )
             for _ in range(bench.plan.pairs)
         ]
-        service = statistics.median(up for up, _ in pairs)
-        baseline = statistics.median(fl for _, fl in pairs)
+        service, floor, plain = (statistics.median(times) for times in zip(*rounds, strict=True))
         bench.results.uploads.append(
             {
                 "wav_seconds": seconds,
                 "wav_mb": round(wav.stat().st_size / 2**20, 1),
-                "pairs": [[round(up, 3), round(fl, 3)] for up, fl in pairs],
+                "rounds": [[round(time, 3) for time in each] for each in rounds],
                 "median_upload_s": round(service, 3),
-                "median_floor_s": round(baseline, 3),
-                "ratio": round(service / baseline, 3),
+                "median_floor_s": round(floor, 3),
+                "median_baseline_s": round(plain, 3),
+                "ratio": round(service / floor, 3),
+                "baseline_ratio": round(plain / floor, 3),
             }
         )
+    seconds = bench.plan.upload_seconds[-1]
+    longest = make_wav(bench.work / f"{seconds}s.wav", seconds, bench.results)
+    bench.results.paced_upload = {
+        "wav_seconds": seconds,
+        "rate": PACED_RATE,
+        "answer_after_last_byte_s": paced_upload_lag_s(
+            bench.stack.base_url, bench.user, longest, PACED_RATE, bench.results
+        ),
+        "baseline_answer_after_last_byte_s": paced_upload_lag_s(
+            baseline.base_url, baseline.user, longest, PACED_RATE, bench.results
+        ),
+    }
 
 
 # ---- 2. Memory above idle ----
@@ -167,6 +195,7 @@ def register(bench: Bench) -> None:
     targets = {
         "gateway (nginx)": f"{bench.stack.base_url}/register",
         "function direct": f"http://127.0.0.1:{bench.stack.ports.functions['register']}/register",
+        "baseline": f"{bench.baseline.base_url}/register",
     }
     for target, url in targets.items():
         wrk(url, 1, script, bench.results)  # warm up: pool, caches
@@ -225,6 +254,9 @@ def busy(bench: Bench) -> None:
 
 # ---- 5. Downloads ----
 
+#: A 5 s MP3 at 192 kb/s.
+SMALL_RECORD_BYTES = 120_000
+
 
 def download(bench: Bench) -> None:
     """The same bytes three ways: first downloads (the gateway's cache fills from get_record), cached
@@ -234,6 +266,8 @@ def download(bench: Bench) -> None:
     # One record per first download: each must miss the gateway's cache.
     record_ids = bench.seed(user[0], data, "bench.wav", count=plan.download_repeats + 1)
     query = [f"id={record_id}&user={user[0]}" for record_id in record_ids]
+    [plain_id] = bench.baseline.seed(data)
+    plain = f"id={plain_id}&user={bench.baseline.user[0]}"
     function_base = f"http://127.0.0.1:{stack.ports.functions['get_record']}"
     results.aliases[function_base] = "$GET_RECORD_FUNCTION"
     logged_before = stack.access_log.stat().st_size
@@ -246,6 +280,7 @@ def download(bench: Bench) -> None:
             "first": [download_mb_per_s(f"{gateway}?{each}", results) for each in query[1:]],
             "cached": [download_mb_per_s(f"{gateway}?{query[1]}", results) for _ in repeats],
             "function": [download_mb_per_s(f"{function_base}/record?{query[0]}", results) for _ in repeats],
+            "baseline": [download_mb_per_s(f"{bench.baseline.base_url}/record?{plain}", results) for _ in repeats],
         }
         baseline = [download_mb_per_s(f"{static_base}/record.mp3", results) for _ in repeats]
     time.sleep(1.5)  # the access log's flush interval
@@ -265,20 +300,30 @@ def download(bench: Bench) -> None:
 
 
 def small_downloads(bench: Bench) -> dict[str, Any]:
-    """Requests per second for a 100 kB record: from the gateway's cache (revalidated), and from disk.
+    """Requests per second for a 120 kB record (a 5 s MP3): from the gateway's cache (revalidated),
+    get_record's own 304 for it (the revalidation alone), the baseline, and nginx from disk.
 
     The revalidation costs a round trip to get_record per download; this is where it shows most.
     """
-    data = os.urandom(100 * 1000)
+    data = os.urandom(SMALL_RECORD_BYTES)
     [record_id] = bench.seed(bench.user[0], data, "small.wav")
-    script = wrk_script(bench.work, "download")
-    cached = f"{bench.stack.base_url}/record?id={record_id}&user={bench.user[0]}"
+    [plain_id] = bench.baseline.seed(data)
+    link = f"record?id={record_id}&user={bench.user[0]}"
+    plain = f"{bench.baseline.base_url}/record?id={plain_id}&user={bench.baseline.user[0]}"
+    cached = f"{bench.stack.base_url}/{link}"
     download_mb_per_s(cached, bench.results)  # fills the cache
+    function = f"http://127.0.0.1:{bench.stack.ports.functions['get_record']}/{link}"
+    etag = httpx2.head(function).headers["etag"]
+    seconds, results = bench.plan.load_seconds, bench.results
+    script = wrk_script(bench.work, "download")
+    revalidation = wrk_script(bench.work, "revalidation", **{"If-None-Match": etag.replace('"', '\\"')})
     with bench.static_nginx("small.mp3", data) as static_base:
         return {
-            "size_kb": 100,
-            "cached_revalidated": wrk(cached, bench.plan.load_seconds, script, bench.results),
-            "nginx_from_disk": wrk(f"{static_base}/small.mp3", bench.plan.load_seconds, script, bench.results),
+            "size_kb": SMALL_RECORD_BYTES // 1000,
+            "cached_revalidated": wrk(cached, seconds, script, results),
+            "function_304": wrk(function, seconds, revalidation, results),
+            "baseline": wrk(plain, seconds, script, results),
+            "nginx_from_disk": wrk(f"{static_base}/small.mp3", seconds, script, results),
         }
 
 
@@ -298,11 +343,15 @@ def owner(bench: Bench) -> None:
     try:
         seed_listed(engine, user[0], plan.listed_records)
         # The product's own page query, from the middle of the list: its plan, and its cursor.
-        first_half, _ = newest_records(engine, user[0], plan.listed_records // 2, None)
-        middle = first_half[-1].position
-        page = page_query(user[0], PAGE_SIZE, middle).compile(dialect=engine.dialect)
         with engine.connect() as connection:
-            explained = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {page}", page.params)
+            first_half, _ = newest_records(connection, user[0], plan.listed_records // 2, None)
+        middle = first_half[-1].position
+        statement, values = page_query(user[0], PAGE_SIZE, middle)
+        page = statement.compile(dialect=engine.dialect)
+        with engine.connect() as connection:
+            explained = connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {page}", page.construct_params(values)
+            )
             plan_json = explained.scalar_one()[0]
     finally:
         engine.dispose()
@@ -317,6 +366,17 @@ def owner(bench: Bench) -> None:
     for name, url in pages.items():
         wrk(url, 1, script, results)  # warm up
         listing[name] = wrk(url, plan.load_seconds, script, results)
+    baseline = bench.baseline
+    lister = register_user(baseline.base_url)
+    baseline.seed_listed(lister[0], plan.listed_records)
+    plain_script = wrk_script(bench.work, "baseline-list", Authorization=f"Bearer {lister[1]}")
+    plain_pages = {
+        "baseline first page": f"{baseline.base_url}/records?limit={PAGE_SIZE}",
+        "baseline middle page": f"{baseline.base_url}/records?limit={PAGE_SIZE}&offset={plan.listed_records // 2}",
+    }
+    for name, url in plain_pages.items():
+        wrk(url, 1, plain_script, results)
+        listing[name] = wrk(url, plan.load_seconds, plain_script, results)
     scan = plan_json["Plan"]
     while scan.get("Plans") and "Index" not in scan["Node Type"]:
         scan = scan["Plans"][0]
@@ -354,6 +414,18 @@ def timed_deletes(bench: Bench, user: tuple[int, str]) -> dict[str, Any]:
     }
 
 
+# ---- 7. Lean functions ----
+
+
+def lean(bench: Bench) -> None:
+    """Each function started afresh beside the stack, as the stack runs it, and the baseline alike."""
+    for name, running in bench.stack.function_processes().items():
+        bench.results.lean[name] = start_and_idle(*second_copy(running))
+    port = free_port()
+    command = baseline_command(port)
+    bench.results.lean["baseline"] = start_and_idle(command, bench.baseline.environment, port, str(ROOT))
+
+
 STEPS = {
     "uploads": uploads,
     "memory": memory,
@@ -361,4 +433,5 @@ STEPS = {
     "busy": busy,
     "download": download,
     "owner": owner,
+    "lean": lean,
 }

@@ -121,6 +121,32 @@ def parse_curl(output: str) -> tuple[str, int, float, float]:
     return body, int(status), float(seconds), float(speed)
 
 
+def paced_upload_lag_s(base_url: str, user: tuple[int, str], wav: Path, rate: str, results: Results) -> float:
+    """Upload `wav` at `rate` bytes a second (curl's --limit-rate): seconds from its last byte to the answer.
+
+    curl's verbose trace stamps both moments: the end of the upload and the status line.
+    """
+    command = [
+        "curl", "-sS", "-v", "--trace-time", "-o", "/dev/null", "--limit-rate", rate,
+        "-H", f"Authorization: Bearer {user[1]}", "-H", "Content-Type: audio/wav",
+        "--data-binary", f"@{wav}", f"{base_url}/record?user_id={user[0]}",
+    ]  # fmt: skip
+    trace = run(command, results).stderr
+    uploaded = re.search(r"^(\S+) \* (?:We are completely uploaded|upload completely sent off)", trace, re.M)
+    answered = re.search(r"^(\S+) < HTTP/1\.1 (\d+)", trace, re.MULTILINE)
+    assert uploaded, trace
+    assert answered, trace
+    if answered[2] != "201":
+        raise RuntimeError(f"paced upload answered {answered[2]}")
+    return round(clock_s(answered[1]) - clock_s(uploaded[1]), 3)
+
+
+def clock_s(stamp: str) -> float:
+    """Seconds since midnight of curl's --trace-time stamp (HH:MM:SS.ffffff)."""
+    hours, minutes, seconds = stamp.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def download_mb_per_s(url: str, results: Results) -> float:
     completed = run(["curl", "-sS", "-o", "/dev/null", "-w", CURL_OUTCOME, url], results)
     _, status, _, speed = parse_curl(completed.stdout)

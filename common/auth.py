@@ -8,12 +8,12 @@ the same 401, and the token is never accepted in a URL.
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from common.db import run_in_pool
 from common.models import User
 from common.problems import Problem
 from common.security import hash_token, token_matches
@@ -78,7 +78,7 @@ async def authenticate(engine: Engine, credentials: Credentials) -> int:
     if not credentials.user_id or not credentials.token:
         raise unauthorized()
     user_id = parse_user_id(credentials.user_id)
-    digest = await run_in_threadpool(stored_digest, engine, user_id)
+    digest = await run_in_pool(engine, stored_digest, user_id)
     if not token_matches(credentials.token, digest or _NO_SUCH_DIGEST) or digest is None:
         raise unauthorized()
     return user_id
@@ -87,24 +87,39 @@ async def authenticate(engine: Engine, credentials: Credentials) -> int:
 _OWNER_OF_DIGEST = select(col(User.id)).where(col(User.token_sha256) == bindparam("digest"))
 
 
-def owner_of_digest(engine: Engine, digest: bytes) -> int | None:
-    with engine.connect() as connection:
-        user_id: int | None = connection.execute(_OWNER_OF_DIGEST, {"digest": digest}).scalar()
+def owner_of_digest(connection: Connection, digest: bytes) -> int | None:
+    user_id: int | None = connection.execute(_OWNER_OF_DIGEST, {"digest": digest}).scalar()
     return user_id
 
 
-async def token_owner(request: Request, engine: Engine) -> int:
-    """The id of the user whose Bearer token this is; 401 otherwise.
+def bearer_digest(request: Request) -> bytes:
+    """The SHA-256 of the request's Bearer token; 401 without one, 400 for one in the URL.
 
-    The lookup is by the token's SHA-256 through a unique index. Its timing can
-    only tell about digests, which nobody can steer towards a stored one, so it
-    reveals nothing about any token (the usual way API tokens are looked up).
+    Its owner is looked up by this digest through a unique index. The lookup's
+    timing can only tell about digests, which nobody can steer towards a stored
+    one, so it reveals nothing about any token (the usual way API tokens are looked up).
     """
     refuse_token_in_url(request)
     token = bearer_token(request.headers)
     if token is None:
         raise unauthorized()
-    user_id = await run_in_threadpool(owner_of_digest, engine, hash_token(token))
+    return hash_token(token)
+
+
+def owner_or_refuse(connection: Connection, digest: bytes) -> int:
+    """The id of the user whose token has `digest`; 401 otherwise. On the caller's connection,
+    so that a function may look the owner up and act in one hop to a worker thread."""
+    user_id = owner_of_digest(connection, digest)
     if user_id is None:
         raise unauthorized()
     return user_id
+
+
+def owner_by_digest(engine: Engine, digest: bytes) -> int:
+    with engine.connect() as connection:
+        return owner_or_refuse(connection, digest)
+
+
+async def token_owner(request: Request, engine: Engine) -> int:
+    """The id of the user whose Bearer token this is; 401 otherwise (see `bearer_digest`)."""
+    return await run_in_pool(engine, owner_by_digest, bearer_digest(request))

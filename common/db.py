@@ -1,8 +1,13 @@
 """The database engine (one per process) and the checks that it answers."""
 
 import select
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -38,6 +43,8 @@ def create_db_engine(settings: Settings, application_name: str = "records", *, a
     engine = create_engine(
         sqlalchemy_url(settings),
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        # With autocommit no transaction is ever left open: nothing to roll back on return.
+        pool_reset_on_return=None if autocommit else "rollback",
         # A failed statement's error names no values: record ids with their users are links.
         hide_parameters=True,
         # Sized for the usual concurrency: a connection opened beyond the pool is
@@ -53,6 +60,28 @@ def create_db_engine(settings: Settings, application_name: str = "records", *, a
     )
     event.listen(engine, "checkout", discard_if_closed_by_server)
     return engine
+
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+_LIMITERS: WeakKeyDictionary[Engine, CapacityLimiter] = WeakKeyDictionary()
+
+
+async def run_in_pool(
+    engine: Engine, work: Callable[Concatenate[Engine, Params], Result], *args: Params.args, **kwargs: Params.kwargs
+) -> Result:
+    """`work(engine, ...)` in a worker thread, with no more such threads at once than the pool holds connections.
+
+    Requests beyond that wait here, in the event loop, for a thread: not in
+    threads blocked on the pool's queue, nor on overflow connections opened and
+    closed again (a backend fork each, which took a third of a busy function's
+    time; docs/performance.md).
+    """
+    limiter = _LIMITERS.get(engine)
+    if limiter is None:
+        limiter = _LIMITERS[engine] = CapacityLimiter(engine.pool.size())  # type: ignore[attr-defined]
+    return await anyio.to_thread.run_sync(partial(work, engine, *args, **kwargs), limiter=limiter)
 
 
 def discard_if_closed_by_server(dbapi_connection: Any, _record: object, _proxy: object) -> None:

@@ -1,7 +1,6 @@
 """The download link of a record, as every function that gives one out builds it."""
 
 import uuid
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 
@@ -9,13 +8,17 @@ from common.config import Settings
 from common.problems import Problem
 
 
-def record_url(request: Request, settings: Settings, record_id: uuid.UUID, user_id: int) -> str:
-    """`<base>/record?id=…&user=…`; the base is PUBLIC_BASE_URL, or the scheme and the Host the client used.
+def links_base(request: Request, settings: Settings) -> str:
+    """What every link starts with: PUBLIC_BASE_URL, or the scheme and the Host the client used.
 
     The Host has passed TrustedHosts; without one there is no link to give (never the socket's address).
     """
     host = request.headers.get("host")
     if settings.public_base_url is None and not host:
         raise Problem(400, "Send a Host header (or set PUBLIC_BASE_URL): the link is built from it.")
-    base = str(settings.public_base_url or f"{request.url.scheme}://{host}").rstrip("/")
-    return f"{base}/record?{urlencode({'id': str(record_id), 'user': user_id})}"
+    return str(settings.public_base_url or f"{request.url.scheme}://{host}").rstrip("/")
+
+
+def record_url(base: str, record_id: uuid.UUID, user_id: int) -> str:
+    """`<base>/record?id=…&user=…`: the one spelling get_record answers (a UUID and a number need no escaping)."""
+    return f"{base}/record?id={record_id}&user={user_id}"

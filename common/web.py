@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from common.config import Settings, get_settings
-from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, wait_for_database
+from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, run_in_pool, wait_for_database
 from common.logs import configure_logging
 from common.metrics import METRICS_PATH, POOLS, handle_metrics, request_metrics
 from common.problems import EXCEPTION_HANDLERS, problem_of, problem_response, retry_later
@@ -114,7 +114,7 @@ def settings_of(request: Request) -> Settings:
 async def healthz(request: Request) -> Response:
     """200 when the database answers `select 1`, 503 otherwise."""
     try:
-        await run_in_threadpool(ping, engine_of(request))
+        await run_in_pool(engine_of(request), ping)
     except UNAVAILABLE_ERRORS:
         return problem_of(retry_later("The database is not reachable."))
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})

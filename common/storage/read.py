@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 
 from psycopg2 import sql
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
+from common.db import run_in_pool
 from common.storage import CHUNK_BYTES
 from common.storage.pgcopy import SingleColumnSink, pooled_cursor
 
@@ -57,7 +57,7 @@ async def stream_bytes(engine: Engine, record_id: uuid.UUID, start: int, end: in
     ]
 
     def fetch(batch: tuple[int, int]) -> asyncio.Future[list[bytes]]:
-        return asyncio.ensure_future(run_in_threadpool(read_slices, engine, record_id, start, stop, *batch))
+        return asyncio.ensure_future(run_in_pool(engine, read_slices, record_id, start, stop, *batch))
 
     pending = fetch(batches[0])
     try:

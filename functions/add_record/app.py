@@ -17,14 +17,14 @@ from typing import TypedDict
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.auth import Credentials, authenticate, bearer_token, refuse_token_in_url
 from common.config import Settings
-from common.links import record_url
+from common.db import run_in_pool
+from common.links import links_base, record_url
 from common.logs import record_ref
 from common.models import Record
 from common.problems import Problem, retry_later
@@ -99,8 +99,8 @@ class Upload:
         if self.user_id is None:
             engine = engine_of(self.request)
             self.user_id = await authenticate(engine, self.credentials)
-            await run_in_threadpool(check_quota, engine, self.user_id, self.settings.user_quota_bytes)
-            await run_in_threadpool(self.storage.check, engine)
+            await run_in_pool(engine, check_quota, self.user_id, self.settings.user_quota_bytes)
+            await run_in_pool(engine, self.storage.check)
         return self.user_id
 
     def take_field(self, event: FieldValue) -> None:
@@ -118,7 +118,7 @@ class Upload:
             await self.rest_of_form(events)
             record = self.describe(wav, mp3)
             quota = self.settings.user_quota_bytes
-            await run_in_threadpool(store_record, engine_of(self.request), record, mp3.spool, quota)
+            await run_in_pool(engine_of(self.request), store_record, record, mp3.spool, quota)
             return record
 
     async def convert(self, events: AsyncIterator[Event]) -> tuple[WavFormat, Mp3]:
@@ -270,7 +270,7 @@ async def convert_and_store(request: Request) -> Response:
     except ClientDisconnect:
         logger.info("client disconnected mid-upload; nothing stored")
         return Response(status_code=400)
-    url = record_url(request, settings, record.id, record.user_id)
+    url = record_url(links_base(request, settings), record.id, record.user_id)
     fields = {"record": record_ref(record.id), "user_id": record.user_id, "bytes": record.size_bytes}
     logger.info("stored record=%s user_id=%d bytes=%d", *fields.values(), extra=fields)
     AUDIO_SECONDS.inc(record.duration_s)

@@ -16,13 +16,13 @@ import uuid
 
 from pydantic import BaseModel, PositiveInt
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from common.auth import token_owner
 from common.config import Settings
+from common.db import run_in_pool
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record
@@ -43,7 +43,7 @@ async def delete_record(request: Request) -> Response:
     user_id = await token_owner(request, engine)
     query = validate_query(DeleteQuery, request)
     owned = query.user in (None, user_id)
-    if not owned or not await run_in_threadpool(delete_owned, engine, query.id, user_id):
+    if not owned or not await run_in_pool(engine, delete_owned, query.id, user_id):
         raise no_such_record()
     reference = record_ref(query.id)
     logger.info("deleted record=%s user_id=%d", reference, user_id, extra={"record": reference, "user_id": user_id})

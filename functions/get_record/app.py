@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, PositiveInt
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -25,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.config import Settings
+from common.db import run_in_pool
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record, problem_response
@@ -63,7 +63,7 @@ async def get_record(request: Request) -> Response:
     if request.url.query != canonical:
         return RedirectResponse(f"/record?{canonical}", status_code=308)
     engine = engine_of(request)
-    record = await run_in_threadpool(find_record, engine, query.id, query.user)
+    record = await run_in_pool(engine, find_record, query.id, query.user)
     if record is None:
         raise no_such_record()
 

@@ -2,8 +2,8 @@
 
 from sqlalchemy import Engine, bindparam, update
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
 
+from common.db import run_in_pool
 from common.models import User
 
 _SWAP = (
@@ -22,4 +22,4 @@ def swap_digest(engine: Engine, old: bytes, new: bytes) -> int | None:
 
 
 async def replace_digest(engine: Engine, old: bytes, new: bytes) -> int | None:
-    return await run_in_threadpool(swap_digest, engine, old, new)
+    return await run_in_pool(engine, swap_digest, old, new)

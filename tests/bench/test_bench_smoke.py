@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.topology import ROOT
+from devstack.topology import FUNCTIONS, ROOT
 
 
 def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / "benchmarks.json").read_text())
     assert raw["uploads"][0]["ratio"] > 0
     assert raw["memory"][0]["add_record_growth_mb"] >= 0
-    assert {row["target"] for row in raw["register"]} == {"gateway (nginx)", "function direct"}
+    assert {row["target"] for row in raw["register"]} == {"gateway (nginx)", "function direct", "baseline"}
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in raw["register"])
     busy = raw["register_while_converting"]
     assert busy["uploads_completed"] > 0
@@ -33,14 +33,23 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert min(download["cached_mb_per_s"], download["first_mb_per_s"], download["function_mb_per_s"]) > 0
     # The quick plan downloads each way once; a cached download is revalidated with get_record first.
     assert download["gateway_cache"] == {"MISS": 1, "REVALIDATED": 1}
-    assert download["small"]["cached_revalidated"]["requests"] > 0
-    assert download["small"]["cached_revalidated"]["errors"] == 0
+    for measured in ("cached_revalidated", "function_304", "baseline"):
+        assert download["small"][measured]["requests"] > 0
+        assert download["small"][measured]["errors"] == 0
+    assert download["baseline_mb_per_s"] > 0
+    assert raw["uploads"][0]["baseline_ratio"] > 0
+    assert raw["paced_upload"]["answer_after_last_byte_s"] >= 0
+    # Every function and the baseline started afresh, each answering /healthz.
+    assert set(raw["lean"]) == {*FUNCTIONS, "baseline"}
+    assert all(lean["start_s"] > 0 and lean["idle_rss_mb"] > 0 for lean in raw["lean"].values())
     owner = raw["owner"]
+    assert set(owner["list"]) == {"first page", "middle page", "baseline first page", "baseline middle page"}
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in owner["list"].values())
     assert owner["middle_page_plan"]["index"] == "ix_records_user_id_created_at_id"
     assert owner["delete"]["per_s"] > 0
     report = (tmp_path / "benchmarks.md").read_text()
-    for heading in ("## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## Commands"):
+    headings = ("## Beside the simplest implementation", "## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.")
+    for heading in (*headings, "## 6.", "## 7.", "## Commands"):
         assert heading in report
     # The commands are written generically: no run's token, port or temporary path.
     commands = report.split("## Commands", 1)[1]
