@@ -8,7 +8,12 @@ It starts the local stack on a throwaway database and measures:
 4. /register latency while two long uploads convert;
 5. download throughput of a 50 MB record against nginx serving the same bytes from disk, and
    requests per second for a small cached record (each revalidated with get_record);
-6. GET /records with 100,000 records for one user, first page and deep, and DELETE /record.
+6. GET /records with 100,000 records for one user, first page and deep, and DELETE /record;
+7. each function's start → first /healthz 200, and its idle RSS.
+
+Beside every row, the same requests to a deliberately plain implementation of
+the task (baseline.py) in the same run; the run exits 1 when the service is
+behind it on any row (beside.py).
 
 All traffic stays on 127.0.0.1, every loop is bounded in count and time.
 

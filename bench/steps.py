@@ -1,4 +1,4 @@
-"""The six measurements. Each takes the running stack and the plan, and fills its part of the results."""
+"""The seven measurements. Each takes the running stack and the plan, and fills its part of the results."""
 
 import json
 import os

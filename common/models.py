@@ -76,6 +76,13 @@ class RecordChunk(SQLModel, table=True):
     __tablename__ = "record_chunks"
     __table_args__ = (CheckConstraint("seq >= 0", name="record_chunks_seq_non_negative"),)
 
-    record_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True))
+    # Deferrable: an upload's chunks go in while it converts, its row at the end (common.storage.write).
+    record_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid,
+            ForeignKey("records.id", ondelete="CASCADE", deferrable=True, initially="IMMEDIATE"),
+            primary_key=True,
+        )
+    )
     seq: int = Field(sa_column=Column(Integer, primary_key=True))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

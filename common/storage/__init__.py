@@ -11,14 +11,16 @@ shorter: chunk `seq` holds bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES).
 - The chunks travel as PostgreSQL's binary COPY both ways (`pgcopy`):
   psycopg2 would send a bytea hex-encoded, twice its size, and parse it back;
   binary COPY carries the raw bytes (on this machine 5x the read throughput).
-- A record and its chunks are written in one transaction (`write`), within
-  the owner's quota; they are deleted together (ON DELETE CASCADE).
+- A record's chunks are written as its MP3 is produced and its row last, in
+  one transaction (`write`, fed by `streaming`), within the owner's quota;
+  nobody sees either before the commit. They are deleted together (ON DELETE CASCADE).
 - A ranged read fetches a few chunks per statement (`read`); a record deleted
   meanwhile is noticed at the next statement, never passed off as a short file.
 
-    pgcopy   the binary COPY codec: rows out of a file, rows out of COPY's output
-    write    store_record, and the quota it is checked against
-    read     stream_bytes: any byte range, a few chunks per query
+    pgcopy     the binary COPY codec: rows out of a file, rows out of COPY's output
+    write      RecordWriter (and store_record, all at once), and the quota
+    streaming  the event loop's side of a RecordWriter
+    read       stream_bytes: any byte range, a few chunks per query
 """
 
 #: Bytes per `record_chunks` row; the last row of a record is shorter.

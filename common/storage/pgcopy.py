@@ -48,12 +48,12 @@ class ChunkRowsSource:
     Holds at most one chunk beyond what psycopg2 requested, whatever the file's size.
     """
 
-    def __init__(self, record_id: uuid.UUID, source: IO[bytes], chunk_bytes: int) -> None:
+    def __init__(self, record_id: uuid.UUID, source: IO[bytes], chunk_bytes: int, first_seq: int = 0) -> None:
         self._record_id = record_id.bytes
         self._source = source
         self._chunk_bytes = chunk_bytes
         self._pending = bytearray(HEADER)
-        self._seq = 0
+        self._seq = first_seq
         self._finished = False
 
     def read(self, size: int = -1) -> bytes:

@@ -1,7 +1,9 @@
 """Writing a record: its row and its MP3 chunks, in one transaction, within its owner's quota
 and the service's whole storage."""
 
+import io
 import time
+import uuid
 from typing import IO
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text
@@ -72,19 +74,79 @@ def check_quota(engine: Engine, user_id: int, quota_bytes: int) -> None:
             raise QuotaExceededError
 
 
-def store_record(engine: Engine, record: Record, mp3: IO[bytes], quota_bytes: int | None = None) -> None:
-    """Insert `record` and the bytes of `mp3` (read from its current position) together, or nothing.
+class RecordWriter:
+    """A record's MP3 into PostgreSQL as it is produced, its row last, all in one transaction, or nothing.
 
-    With `quota_bytes`, the user's records, this one included, must fit in it
-    (QuotaExceededError). The check and the insert hold a transaction-scoped
-    advisory lock on the user, so concurrent uploads cannot both squeeze in.
+    `append` may be called with any amount of bytes: whole chunks go in at
+    once (binary COPY), the remainder waits for more, or for `commit`. The
+    transaction opens with the first chunk (a short MP3 opens it at `commit`),
+    and the chunks' foreign key is deferred to its end, so they can go in before
+    the row that describes them: nobody sees either until the commit. Each
+    method blocks; call them from one worker thread at a time.
     """
-    with engine.begin() as connection:
+
+    def __init__(self, engine: Engine, record_id: uuid.UUID) -> None:
+        self._engine = engine
+        self._record_id = record_id
+        self._connection: Connection | None = None
+        self._pending = bytearray()
+        self._seq = 0
+
+    def append(self, data: bytes) -> None:
+        self._pending += data
+        whole = len(self._pending) - len(self._pending) % CHUNK_BYTES
+        if whole:
+            self._copy(memoryview(self._pending)[:whole])
+            del self._pending[:whole]
+
+    def commit(self, record: Record, quota_bytes: int | None = None) -> None:
+        """The rest of the bytes, then the row, within `quota_bytes` (QuotaExceededError); then commit.
+
+        The quota check and the insert hold a transaction-scoped advisory lock on
+        the user, so concurrent uploads cannot both squeeze in.
+        """
+        assert record.id == self._record_id
+        if self._pending:
+            self._copy(memoryview(self._pending))
+            self._pending.clear()
+        connection = self._open()
         if quota_bytes is not None:
             connection.execute(_LOCK_USER, {"user_id": record.user_id})
             if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
                 raise QuotaExceededError
         connection.execute(_INSERT_RECORD, record.model_dump(exclude={"created_at"}))
-        # The chunks go in by binary COPY on the same connection, in the same transaction.
-        with psycopg2_connection(connection.connection).cursor() as cursor:
-            cursor.copy_expert(COPY_CHUNKS, ChunkRowsSource(record.id, mp3, CHUNK_BYTES), size=COPY_READ_BYTES)
+        connection.commit()
+        self.close()
+
+    def close(self) -> None:
+        """Roll back whatever was not committed (no row, no chunk) and give the connection back."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+            self._connection.execute(_DEFER_CHUNKS_OWNER)
+        return self._connection
+
+    def _copy(self, data: memoryview) -> None:
+        source = ChunkRowsSource(self._record_id, io.BytesIO(data), CHUNK_BYTES, first_seq=self._seq)
+        with psycopg2_connection(self._open().connection).cursor() as cursor:
+            cursor.copy_expert(COPY_CHUNKS, source, size=COPY_READ_BYTES)
+        self._seq += -(-len(data) // CHUNK_BYTES)
+
+
+# Checked at the commit instead of at each COPY (migration 0006 made it deferrable).
+_DEFER_CHUNKS_OWNER = text("SET CONSTRAINTS record_chunks_record_id_fkey DEFERRED")
+
+
+def store_record(engine: Engine, record: Record, mp3: IO[bytes], quota_bytes: int | None = None) -> None:
+    """Insert `record` and the bytes of `mp3` (read from its current position) together, or nothing."""
+    writer = RecordWriter(engine, record.id)
+    try:
+        while data := mp3.read(COPY_READ_BYTES):
+            writer.append(data)
+        writer.commit(record, quota_bytes)
+    finally:
+        writer.close()

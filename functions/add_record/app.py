@@ -2,9 +2,10 @@
 
 The upload streams through three stages without ever being held whole:
 request body → WavReader (validates the header, counts the audio) → ffmpeg's
-stdin; ffmpeg's stdout → a spool. Only once ffmpeg has succeeded and the
-uploader is authenticated is anything written to the database, in one
-transaction. Any failure on the way kills ffmpeg and leaves nothing behind.
+stdin; ffmpeg's stdout → the database, in a transaction opened for the
+upload (common.storage). The record's row goes in once ffmpeg has succeeded,
+and the transaction commits with it. Any failure on the way kills ffmpeg and
+rolls the transaction back: nothing is left behind.
 """
 
 import asyncio
@@ -28,17 +29,18 @@ from common.links import links_base, record_url
 from common.logs import record_ref
 from common.models import Record
 from common.problems import Problem, retry_later
+from common.storage.streaming import StreamedWrite
 from common.storage.write import (
     QuotaExceededError,
+    RecordWriter,
     ServiceStorage,
     StorageFullError,
     check_quota,
-    store_record,
 )
 from common.web import AppState, create_app, engine_of, settings_of, state_of
 
 from .admission import Admission, stalled
-from .convert import Conversion, ConversionError, Mp3, Mp3TooLargeError, converting, ffmpeg_arguments
+from .convert import Conversion, ConversionError, Mp3, Mp3Sink, Mp3TooLargeError, converting, ffmpeg_arguments
 from .metrics import AUDIO_SECONDS, MP3_BYTES_OUT, REJECTIONS, WAV_BYTES_IN
 from .names import clean_file_name
 from .upload import Event, FieldValue, FileData, FileEnd, FileStart, upload_events
@@ -94,6 +96,7 @@ class Upload:
         self.user_id: int | None = None
         self.filename: str | None = None
         self.reader = WavReader(settings.max_duration_s)
+        self.record_id = uuid.uuid4()
 
     async def authenticate(self) -> int:
         if self.user_id is None:
@@ -111,17 +114,19 @@ class Upload:
 
     async def run(self, events: AsyncIterator[Event]) -> Record:
         """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
-        async with asyncio.timeout(self.settings.conversion_timeout_s):
-            wav, mp3 = await self.convert(events)
-        with mp3.spool:
+        stored = StreamedWrite(RecordWriter(engine_of(self.request), self.record_id))
+        try:
+            async with asyncio.timeout(self.settings.conversion_timeout_s):
+                wav, mp3 = await self.convert(events, stored.write)
             # The converter is free again; what is left of the form must still come soon, and be small.
             await self.rest_of_form(events)
             record = self.describe(wav, mp3)
-            quota = self.settings.user_quota_bytes
-            await run_in_pool(engine_of(self.request), store_record, record, mp3.spool, quota)
+            await stored.commit(record, self.settings.user_quota_bytes)
             return record
+        finally:
+            await stored.close()
 
-    async def convert(self, events: AsyncIterator[Event]) -> tuple[WavFormat, Mp3]:
+    async def convert(self, events: AsyncIterator[Event], sink: Mp3Sink) -> tuple[WavFormat, Mp3]:
         """The file through ffmpeg; the converter is held from its first audio to its last byte, no longer."""
         file_data = await self.until_the_file(events)
         if file_data is None:  # the file came first: hold a prefix of it until the credentials arrive
@@ -131,7 +136,7 @@ class Upload:
             conversion: Conversion | None = None
             async for data in file_data:  # up to the first audio: the header
                 if audio := self.reader.feed(data):
-                    conversion = await self.start_conversion(converter)
+                    conversion = await self.start_conversion(converter, sink)
                     await conversion.write(audio)
                     break
             if conversion is not None:  # a converter is held from here on: the upload must keep moving
@@ -190,18 +195,18 @@ class Upload:
                 raise stalled(f"the credentials did not arrive within {wait:g} s of the file") from None
             return bytes(held)
 
-    async def start_conversion(self, stack: AsyncExitStack) -> Conversion:
+    async def start_conversion(self, stack: AsyncExitStack, sink: Mp3Sink) -> Conversion:
         wav = self.reader.format
         assert wav is not None
         assert self.user_id is not None
         await stack.enter_async_context(self.admission.slot(self.user_id))
         arguments = ffmpeg_arguments(wav, self.settings.mp3_bitrate)
-        return await stack.enter_async_context(converting(arguments, self.settings.max_mp3_bytes))
+        return await stack.enter_async_context(converting(arguments, self.settings.max_mp3_bytes, sink))
 
     def describe(self, wav: WavFormat, mp3: Mp3) -> Record:
         assert self.user_id is not None
         return Record(
-            id=uuid.uuid4(),
+            id=self.record_id,
             user_id=self.user_id,
             original_name=clean_file_name(self.filename),
             size_bytes=mp3.size_bytes,

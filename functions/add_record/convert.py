@@ -12,10 +12,8 @@ import fcntl
 import hashlib
 import logging
 import os
-import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO
 
 import ffmpeg
 
@@ -34,9 +32,8 @@ PIPE_BYTES = 1024 * 1024
 #: it starved ffmpeg behind the upload's own nginx and uvicorn work.
 FFMPEG_NICENESS = 10
 STDERR_KEPT_BYTES = 4096
-#: The MP3 stays in memory up to this size, then spills to an anonymous file
-#: (O_TMPFILE: it has no name, so nothing is left behind even if the process dies).
-SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+#: Where the MP3 goes as ffmpeg writes it: awaited for each piece read from ffmpeg's stdout.
+Mp3Sink = Callable[[bytes], Awaitable[None]]
 
 
 class Mp3TooLargeError(Exception):
@@ -121,21 +118,21 @@ def ffmpeg_arguments(wav: WavFormat, bitrate: str) -> list[str]:
 
 @dataclass
 class Mp3:
-    """The converted file: its bytes in `spool` (rewound, the caller's to close), its size, digest and format."""
+    """The converted file, its bytes handed to the sink: its size, digest and format."""
 
-    spool: IO[bytes]
     size_bytes: int
     sha256: bytes
     stream: Mp3Stream
 
 
 @contextlib.asynccontextmanager
-async def converting(arguments: list[str], max_mp3_bytes: int) -> AsyncIterator["Conversion"]:
-    """Start ffmpeg; on leaving, however that happens, it is killed if still running and reaped.
+async def converting(arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) -> AsyncIterator["Conversion"]:
+    """Start ffmpeg, its MP3 to `sink`; on leaving, however that happens, it is killed if still running and reaped.
 
-    An MP3 that grows past `max_mp3_bytes` stops the conversion (Mp3TooLargeError).
+    An MP3 that grows past `max_mp3_bytes` stops the conversion (Mp3TooLargeError),
+    and so does a sink that fails (its error is the conversion's).
     """
-    conversion = await Conversion.start(arguments, max_mp3_bytes)
+    conversion = await Conversion.start(arguments, max_mp3_bytes, sink)
     try:
         yield conversion
     finally:
@@ -145,19 +142,18 @@ async def converting(arguments: list[str], max_mp3_bytes: int) -> AsyncIterator[
 class Conversion:
     """A running ffmpeg: `write` WAV bytes, then `finish` for the MP3. Use through `converting`."""
 
-    def __init__(self, process: asyncio.subprocess.Process, max_mp3_bytes: int) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, max_mp3_bytes: int, sink: Mp3Sink) -> None:
         self._process = process
         self._max_mp3_bytes = max_mp3_bytes
-        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+        self._sink = sink
         self._digest = hashlib.sha256()
         self._size = 0
         self._head = b""
-        self._handed_over = False
         self._stderr = bytearray()
         self._readers = asyncio.gather(self._collect_stdout(), self._collect_stderr())
 
     @classmethod
-    async def start(cls, arguments: list[str], max_mp3_bytes: int) -> "Conversion":
+    async def start(cls, arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) -> "Conversion":
         process = await asyncio.create_subprocess_exec(
             *arguments,
             stdin=asyncio.subprocess.PIPE,
@@ -174,7 +170,7 @@ class Conversion:
         if pipe is not None:
             with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size when not root
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process, max_mp3_bytes)
+        return cls(process, max_mp3_bytes, sink)
 
     @property
     def pid(self) -> int:
@@ -189,8 +185,12 @@ class Conversion:
             if self._size > self._max_mp3_bytes:
                 self._process.kill()
                 return
-            self._spool.write(chunk)
             self._digest.update(chunk)
+            try:
+                await self._sink(chunk)
+            except BaseException:
+                self._process.kill()  # nothing reads its output any more
+                raise
 
     async def _collect_stderr(self) -> None:
         assert self._process.stderr is not None
@@ -225,17 +225,13 @@ class Conversion:
         await self._readers
         if returncode != 0 or self._size == 0 or self._size > self._max_mp3_bytes:
             raise await self._failure()
-        self._spool.seek(0)
-        self._handed_over = True
-        return Mp3(self._spool, self._size, self._digest.digest(), read_frame_header(self._head))
+        return Mp3(self._size, self._digest.digest(), read_frame_header(self._head))
 
     async def close(self) -> None:
-        """Kill ffmpeg if it still runs, reap it, and release the MP3 spool unless `finish` handed it over."""
+        """Kill ffmpeg if it still runs, and reap it."""
         if self._process.returncode is None:
             self._process.kill()
         await self._process.wait()
         # With ffmpeg gone its pipes are at EOF, so the readers end on their own.
         with contextlib.suppress(Exception):
             await self._readers
-        if not self._handed_over:
-            self._spool.close()

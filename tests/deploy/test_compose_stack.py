@@ -12,6 +12,7 @@ test-artifacts/compose-timings.json.
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -300,10 +302,30 @@ def test_rotate_token_scales_rotates_and_redeploys_without_a_failed_rotation(sta
     stack.timings["redeploy rotate_token: rotations"] = sum(outcomes.values())
 
 
+def docker_time(stamp: str) -> datetime:
+    """Docker's RFC 3339 time, nanoseconds cut to what datetime holds."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp).replace("Z", "+00:00"))
+
+
 def test_every_service_reports_healthy(stack: ComposeStack) -> None:
     for service in [*FUNCTIONS, "db", "nginx"]:
         for container in stack.containers(service):
             assert stack.inspect(container)["State"]["Health"]["Status"] == "healthy", service
+    for service in FUNCTIONS:  # how long each function takes to start, as its container saw it
+        container = stack.containers(service)[0]
+        state = stack.inspect(container)["State"]
+        started = docker_time(state["StartedAt"])
+        logged = subprocess.run(["docker", "logs", "--timestamps", container], capture_output=True, text=True)
+        logs = logged.stdout + logged.stderr
+        ready = re.search(r"^(\S+) .*Application startup complete", logs, re.MULTILINE)
+        assert ready, logs
+        stack.timings[f"{service}: container start → app ready (s)"] = round(
+            (docker_time(ready[1]) - started).total_seconds(), 3
+        )
+        healthy = next(check for check in state["Health"]["Log"] if check["ExitCode"] == 0)
+        stack.timings[f"{service}: container start → first passing health check (s)"] = round(
+            (docker_time(healthy["End"]) - started).total_seconds(), 3
+        )
     migrate = stack.compose("ps", "--all", "--format", "json", "migrate").stdout
     assert '"ExitCode":0' in migrate.replace(" ", "")
 

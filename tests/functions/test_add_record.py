@@ -25,6 +25,7 @@ from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import build_function, record_count
 from tests.support.problems import assert_problem
+from tests.support.sinks import Collected
 from tests.support.stacks import wait_for
 
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
@@ -499,7 +500,7 @@ def test_an_mp3_larger_than_the_duration_limit_allows_is_stopped(settings: Setti
     wav = WavFormat("pcm", 1, 8_000, 16, 2, 44, None)
 
     async def convert() -> None:
-        async with converting(ffmpeg_arguments(wav, "320k"), max_mp3_bytes=10_000) as conversion:
+        async with converting(ffmpeg_arguments(wav, "320k"), max_mp3_bytes=10_000, sink=Collected()) as conversion:
             await conversion.write(Wav(duration_s=2, sample_rate=8_000, channels=1).samples())
             await conversion.finish()
 

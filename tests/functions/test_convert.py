@@ -14,6 +14,7 @@ from functions.add_record.convert import FFMPEG_NICENESS, converting, ffmpeg_arg
 from functions.add_record.mp3 import read_frame_header
 from functions.add_record.wav import WavFormat
 from tests.support.audio import Wav, probe_mp3
+from tests.support.sinks import Collected
 
 STEREO_44K = WavFormat("pcm", 2, 44_100, 16, 4, 44, None)
 
@@ -70,10 +71,11 @@ def test_channels_and_rates_are_only_changed_when_mp3_needs_it(
 
 def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
     async def run() -> bytes:
-        async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k"), 10**9) as conversion:
+        mp3 = Collected()
+        async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k"), 10**9, mp3) as conversion:
             await conversion.write(data)
-            with (await conversion.finish()).spool as spool:
-                return spool.read()
+            await conversion.finish()
+            return bytes(mp3.data)
 
     return asyncio.run(run())
 
@@ -114,7 +116,7 @@ def test_playlist_pointing_at_a_local_file_is_never_opened(tmp_path: Path) -> No
 
 def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9) as conversion:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected()) as conversion:
             await conversion.write(Wav(duration_s=0.2).to_bytes()[:1000])
             return conversion.pid
 
@@ -124,7 +126,7 @@ def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
 
 def test_ffmpeg_runs_below_the_priority_of_requests() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9) as conversion:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected()) as conversion:
             return os.getpriority(os.PRIO_PROCESS, conversion.pid)
 
     assert asyncio.run(run()) == FFMPEG_NICENESS

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from functions.add_record.convert import converting, ffmpeg_arguments
 from functions.add_record.wav import InvalidWavError, TooLongError, UnsupportedWavError, WavReader
 from tests.support.audio import Wav, riff_chunk
+from tests.support.sinks import Collected
 
 MAX_DURATION_S = 1
 FORMATS = [("pcm", 8), ("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32), ("float", 64)]
@@ -76,10 +77,11 @@ async def convert(data: bytes, splits: list[int]) -> tuple[float, bytes] | None:
         wav = reader.finish()
     except (UnsupportedWavError, InvalidWavError, TooLongError):
         return None
-    async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k"), 10**9) as conversion:
+    mp3 = Collected()
+    async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k"), 10**9, mp3) as conversion:
         await conversion.write(audio)
-        with (await conversion.finish()).spool as spool:
-            return wav.duration_s(reader.audio_bytes), spool.read()
+        await conversion.finish()
+        return wav.duration_s(reader.audio_bytes), bytes(mp3.data)
 
 
 def decoded_duration_s(mp3: bytes) -> tuple[float, float, int]:
