@@ -12,9 +12,9 @@ from common.security import hash_token, new_access_token
 from common.storage.write import store_record
 
 
-def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
-    """Store `data` as a record directly, in add_record's layout, without converting anything."""
-    record = Record(
+def describe(user_id: int, data: bytes, original_name: str = "seeded.wav") -> Record:
+    """A record of `data` as if it were a second of 192 kb/s stereo, under a new id."""
+    return Record(
         id=uuid.uuid4(),
         user_id=user_id,
         original_name=original_name,
@@ -25,6 +25,11 @@ def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = 
         channels=2,
         sha256=hashlib.sha256(data).digest(),
     )
+
+
+def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
+    """Store `data` as a record directly, in add_record's layout, without converting anything."""
+    record = describe(user_id, data, original_name)
     store_record(engine, record, io.BytesIO(data))
     return record.id
 

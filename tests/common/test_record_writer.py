@@ -1,6 +1,5 @@
 """A record written as its MP3 is produced: chunks first, the row last, one transaction; or nothing."""
 
-import hashlib
 import os
 import uuid
 
@@ -8,24 +7,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from common.models import Record
 from common.storage import CHUNK_BYTES
 from common.storage.read import read_slices
 from common.storage.write import QuotaExceededError, RecordWriter
-
-
-def describe(record_id: uuid.UUID, user_id: int, data: bytes) -> Record:
-    return Record(
-        id=record_id,
-        user_id=user_id,
-        original_name="streamed.wav",
-        size_bytes=len(data),
-        duration_s=1.0,
-        bitrate_kbps=192,
-        sample_rate=44_100,
-        channels=2,
-        sha256=hashlib.sha256(data).digest(),
-    )
+from devstack.seed import describe
 
 
 def stored(engine: Engine, record_id: uuid.UUID) -> tuple[int, int]:
@@ -42,13 +27,14 @@ def test_pieces_of_any_size_become_whole_chunks_and_nobody_sees_them_before_the_
     engine: Engine, uploader: tuple[int, str]
 ) -> None:
     data = os.urandom(4 * CHUNK_BYTES + 5)
-    record_id = uuid.uuid4()
+    record = describe(uploader[0], data)
+    record_id = record.id
     writer = RecordWriter(engine, record_id)
     try:
         for start in range(0, len(data), 100_001):
             writer.append(data[start : start + 100_001])
         assert stored(engine, record_id) == (0, 0)  # four chunks are in, uncommitted
-        writer.commit(describe(record_id, uploader[0], data))
+        writer.commit(record)
     finally:
         writer.close()
     assert stored(engine, record_id) == (1, 5)
@@ -80,12 +66,13 @@ def test_chunks_without_their_row_are_refused_at_the_commit(engine: Engine) -> N
 
 def test_over_the_quota_at_the_commit_leaves_nothing(engine: Engine, uploader: tuple[int, str]) -> None:
     data = os.urandom(2 * CHUNK_BYTES)
-    record_id = uuid.uuid4()
+    record = describe(uploader[0], data)
+    record_id = record.id
     writer = RecordWriter(engine, record_id)
     try:
         writer.append(data)
         with pytest.raises(QuotaExceededError):
-            writer.commit(describe(record_id, uploader[0], data), quota_bytes=len(data) - 1)
+            writer.commit(record, quota_bytes=len(data) - 1)
     finally:
         writer.close()
     assert stored(engine, record_id) == (0, 0)
