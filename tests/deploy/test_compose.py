@@ -99,7 +99,9 @@ def test_a_function_s_code_is_copied_after_everything_shared() -> None:
     instructions = re.findall(r"^(RUN|COPY|ENV|USER|WORKDIR|ARG|EXPOSE|CMD)\b(.*)$", last_stage, re.MULTILINE)
     code = [i for i, (_, arguments) in enumerate(instructions) if "functions/${FUNCTION}/*.py" in arguments]
     assert len(code) == 1
-    assert all(keyword != "RUN" for keyword, _ in instructions[code[0] :])
+    # Nothing after it installs or fetches: at most its modules are compiled, in a blink.
+    after = [arguments.strip() for keyword, arguments in instructions[code[0] :] if keyword == "RUN"]
+    assert all(arguments.startswith("python -m compileall") for arguments in after), after
 
 
 def locked(name: str) -> dict[str, tuple[str, list[str]]]:

@@ -311,7 +311,9 @@ def test_every_service_reports_healthy(stack: ComposeStack) -> None:
     for service in [*FUNCTIONS, "db", "nginx"]:
         for container in stack.containers(service):
             assert stack.inspect(container)["State"]["Health"]["Status"] == "healthy", service
-    for service in FUNCTIONS:  # how long each function takes to start, as its container saw it
+    # How long each function takes to start, from its container's start to uvicorn's word that it
+    # serves (Docker keeps only the last five health checks, so they cannot tell when the first passed).
+    for service in FUNCTIONS:
         container = stack.containers(service)[0]
         state = stack.inspect(container)["State"]
         started = docker_time(state["StartedAt"])
@@ -322,10 +324,7 @@ def test_every_service_reports_healthy(stack: ComposeStack) -> None:
         stack.timings[f"{service}: container start → app ready (s)"] = round(
             (docker_time(ready[1]) - started).total_seconds(), 3
         )
-        healthy = next(check for check in state["Health"]["Log"] if check["ExitCode"] == 0)
-        stack.timings[f"{service}: container start → first passing health check (s)"] = round(
-            (docker_time(healthy["End"]) - started).total_seconds(), 3
-        )
+
     migrate = stack.compose("ps", "--all", "--format", "json", "migrate").stdout
     assert '"ExitCode":0' in migrate.replace(" ", "")
 
