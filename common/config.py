@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Bitrates an MPEG-1 Layer III stream can have; lame lowers them for sample rates below 32 kHz.
@@ -67,12 +67,44 @@ class Settings(BaseSettings):
     #: All forms whose file comes before their credentials hold at most this much of it together.
     unauthenticated_hold_mb: int = Field(default=16, ge=1, le=1024)
 
+    # Where records' bytes live: in PostgreSQL with their rows (the default), or in an
+    # S3-compatible object store (common/storage/objects.py); rows stay in PostgreSQL either way.
+    record_storage: Literal["postgres", "s3"] = "postgres"
+    #: The store's endpoint (scheme, host, port; no credentials, no path); unset for AWS itself.
+    s3_endpoint_url: AnyHttpUrl | None = None
+    s3_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    #: From a secret, like DATABASE_PASSWORD: never in a URL, never logged.
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(host.strip() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def bare_endpoint(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and (value.username or value.password or value.path not in (None, "", "/") or value.query):
+            raise ValueError(
+                "must be scheme://host[:port] alone: credentials go in S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def object_store_complete(self) -> "Settings":
+        if self.record_storage == "s3":
+            missing = [
+                name.upper()
+                for name in ("s3_bucket", "s3_access_key_id", "s3_secret_access_key")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"RECORD_STORAGE=s3 needs {', '.join(missing)}")
+        return self
 
     @field_validator("mp3_bitrate")
     @classmethod

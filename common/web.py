@@ -144,6 +144,9 @@ def create_app(
     """
     settings = settings or get_settings()
     configure_logging(name, settings.log_level, settings.log_format)
+    if settings.record_storage != "postgres":
+        # Refused rather than ignored: records would silently go to PostgreSQL instead.
+        raise SystemExit(f"{name}: RECORD_STORAGE={settings.record_storage} is not served yet; use postgres")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:

@@ -21,6 +21,8 @@ shorter: chunk `seq` holds bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES).
     write      RecordWriter (and store_record, all at once), and the quota
     streaming  the event loop's side of a RecordWriter
     read       stream_bytes: any byte range, a few chunks per query
+    objects    RECORD_STORAGE=s3: one object per record in an S3-compatible store
+               (the writer; the functions do not serve this backend yet)
 """
 
 #: Bytes per `record_chunks` row; the last row of a record is shorter.

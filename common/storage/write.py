@@ -100,21 +100,13 @@ class RecordWriter:
             del self._pending[:whole]
 
     def commit(self, record: Record, quota_bytes: int | None = None) -> None:
-        """The rest of the bytes, then the row, within `quota_bytes` (QuotaExceededError); then commit.
-
-        The quota check and the insert hold a transaction-scoped advisory lock on
-        the user, so concurrent uploads cannot both squeeze in.
-        """
+        """The rest of the bytes, then the row within `quota_bytes` (`insert_row`); then commit."""
         assert record.id == self._record_id
         if self._pending:
             self._copy(memoryview(self._pending))
             self._pending.clear()
         connection = self._open()
-        if quota_bytes is not None:
-            connection.execute(_LOCK_USER, {"user_id": record.user_id})
-            if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
-                raise QuotaExceededError
-        connection.execute(_INSERT_RECORD, record.model_dump(exclude={"created_at"}))
+        insert_row(connection, record, quota_bytes)
         connection.commit()
         self.close()
 
@@ -135,6 +127,19 @@ class RecordWriter:
         with psycopg2_connection(self._open().connection).cursor() as cursor:
             cursor.copy_expert(COPY_CHUNKS, source, size=COPY_READ_BYTES)
         self._seq += -(-len(data) // CHUNK_BYTES)
+
+
+def insert_row(connection: Connection, record: Record, quota_bytes: int | None) -> None:
+    """The record's row, in the connection's transaction, if the user's records still fit in `quota_bytes`.
+
+    The check and the insert hold a transaction-scoped advisory lock on the user,
+    so concurrent uploads cannot both squeeze in (QuotaExceededError).
+    """
+    if quota_bytes is not None:
+        connection.execute(_LOCK_USER, {"user_id": record.user_id})
+        if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
+            raise QuotaExceededError
+    connection.execute(_INSERT_RECORD, record.model_dump(exclude={"created_at"}))
 
 
 # Checked at the commit instead of at each COPY (migration 0006 made it deferrable).

@@ -1,9 +1,11 @@
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from common.config import Settings, get_settings
 from common.db import sqlalchemy_url
+from common.web import create_app
 
 
 @pytest.fixture
@@ -69,3 +71,19 @@ def test_any_password_reaches_the_driver_unchanged(password: str) -> None:
     # What the engine hands psycopg2: the password as one argument, never parsed out of a string.
     _, connect_kwargs = url.get_dialect()().create_connect_args(url)
     assert connect_kwargs["password"] == password
+
+
+def test_the_object_store_needs_its_bucket_and_credentials() -> None:
+    with pytest.raises(ValidationError, match="S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY"):
+        Settings(record_storage="s3")
+
+
+def test_the_object_store_endpoint_carries_no_credentials() -> None:
+    with pytest.raises(ValidationError, match="S3_ACCESS_KEY_ID"):
+        Settings(s3_endpoint_url="http://key:secret@127.0.0.1:8333")
+
+
+def test_a_function_refuses_a_backend_it_does_not_serve() -> None:
+    s3 = Settings(record_storage="s3", s3_bucket="records", s3_access_key_id="key", s3_secret_access_key="secret")
+    with pytest.raises(SystemExit, match="RECORD_STORAGE=s3"):
+        create_app("register", [], s3)

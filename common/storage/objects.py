@@ -1,0 +1,113 @@
+"""Records' bytes in an S3-compatible object store (RECORD_STORAGE=s3), one object per record.
+
+The rows stay in PostgreSQL, and a row is the only way to an object: an
+object is written completely (a multipart upload, parts sent as the MP3 is
+produced) before its row commits, and a failure midway aborts the upload, so
+no row ever names a missing or partial object. An object whose row never
+came (a crash between the two) is left to the sweeper.
+"""
+
+import uuid
+from contextlib import ExitStack
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from common.config import Settings
+from common.models import Record
+from common.storage.write import insert_row
+
+if TYPE_CHECKING:  # imported where a store is made: the default backend never loads it
+    from obstore._buffered import WritableFile
+    from obstore.store import S3Store
+
+#: Objects live under this prefix, one per record, named by its id.
+PREFIX = "records/"
+#: Sent as the MP3 grows: S3's smallest part (the last may be smaller).
+PART_BYTES = 5 * 1024 * 1024
+#: Parts in flight at once, per upload: bounds the memory an upload holds to a few parts.
+PARTS_IN_FLIGHT = 2
+
+
+def object_key(record_id: uuid.UUID) -> str:
+    return f"{PREFIX}{record_id}"
+
+
+def object_store(settings: Settings) -> "S3Store":
+    """The bucket, with path-style addressing (any S3-compatible store) and the credentials from the settings."""
+    from obstore.store import S3Store
+
+    assert settings.s3_bucket is not None  # Settings insists, with RECORD_STORAGE=s3
+    assert settings.s3_access_key_id is not None
+    assert settings.s3_secret_access_key is not None
+    endpoint = str(settings.s3_endpoint_url).rstrip("/") if settings.s3_endpoint_url is not None else None
+    return S3Store(
+        settings.s3_bucket,
+        endpoint=endpoint,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id.get_secret_value(),
+        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        virtual_hosted_style_request=False,
+        client_options={
+            "allow_http": endpoint is not None and endpoint.startswith("http://"),
+            "connect_timeout": "2s",
+            "timeout": "30s",
+        },
+        # A store that is down is reported within seconds (503, Retry-After), not retried for minutes.
+        retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=5)},
+    )
+
+
+class UploadAbortedError(Exception):
+    """Raised into the multipart writer to make it abort the upload."""
+
+
+class ObjectRecordWriter:
+    """A record's MP3 into the object store as it is produced, then its row in PostgreSQL; or neither.
+
+    The same calls as common.storage.write.RecordWriter (`append`, `commit`,
+    `close`), each blocking: call them from one worker thread at a time.
+    """
+
+    def __init__(self, store: "S3Store", engine: Engine, record_id: uuid.UUID) -> None:
+        self._store = store
+        self._engine = engine
+        self._record_id = record_id
+        self._upload = ExitStack()
+        self._writer: WritableFile | None = None
+
+    def append(self, data: bytes) -> None:
+        if self._writer is None:
+            import obstore
+
+            self._writer = self._upload.enter_context(
+                obstore.open_writer(
+                    self._store, object_key(self._record_id), buffer_size=PART_BYTES, max_concurrency=PARTS_IN_FLIGHT
+                )
+            )
+        self._writer.write(data)
+
+    def commit(self, record: Record, quota_bytes: int | None = None) -> None:
+        """Complete the object, then insert the row (`insert_row`); a refused row removes the object again."""
+        assert record.id == self._record_id
+        self._upload.close()  # completes the multipart upload
+        self._writer = None
+        try:
+            with self._engine.begin() as connection:
+                insert_row(connection, record, quota_bytes)
+        except BaseException:
+            self.discard()
+            raise
+
+    def close(self) -> None:
+        """Abort an upload that was not committed: no object is left (nor its parts)."""
+        if self._writer is not None:
+            self._writer = None
+            self._upload.__exit__(UploadAbortedError, UploadAbortedError(), None)
+
+    def discard(self) -> None:
+        """Delete the object; one that cannot be deleted now is the sweeper's (it has no row)."""
+        import obstore
+
+        obstore.delete(self._store, object_key(self._record_id))
