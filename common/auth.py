@@ -1,6 +1,6 @@
 """Who is asking: an access token, checked against the stored digest.
 
-Uploads name the user and present its token (`authenticate`); listing and
+Uploads name the user and present its token (`verified_user`); listing and
 deleting present the token alone, and its owner is the user (`token_owner`).
 Either way a missing token, an unknown user and a wrong token get one and
 the same 401, and the token is never accepted in a URL.
@@ -67,18 +67,20 @@ def parse_user_id(value: str) -> int:
 _DIGEST_OF_USER = select(col(User.token_sha256)).where(col(User.id) == bindparam("user_id"))
 
 
-def stored_digest(engine: Engine, user_id: int) -> bytes | None:
-    with engine.connect() as connection:
-        digest: bytes | None = connection.execute(_DIGEST_OF_USER, {"user_id": user_id}).scalar()
+def stored_digest(connection: Connection, user_id: int) -> bytes | None:
+    digest: bytes | None = connection.execute(_DIGEST_OF_USER, {"user_id": user_id}).scalar()
     return bytes(digest) if digest is not None else None
 
 
-async def authenticate(engine: Engine, credentials: Credentials) -> int:
-    """The user id, once the token matches; 401 otherwise, the same whatever went wrong."""
+def verified_user(connection: Connection, credentials: Credentials) -> int:
+    """The user id, once the token matches; 401 otherwise, the same whatever went wrong.
+
+    On the caller's connection, so that a function may check and act in one hop to a worker thread.
+    """
     if not credentials.user_id or not credentials.token:
         raise unauthorized()
     user_id = parse_user_id(credentials.user_id)
-    digest = await run_in_pool(engine, stored_digest, user_id)
+    digest = stored_digest(connection, user_id)
     if not token_matches(credentials.token, digest or _NO_SUCH_DIGEST) or digest is None:
         raise unauthorized()
     return user_id

@@ -63,9 +63,9 @@ def problem_response(
     return ProblemResponse(body, status_code=status_code, headers=headers)
 
 
-def retry_later(detail: str) -> "Problem":
-    """A 503 to raise: the trouble is ours and passing, so the client is told when to retry."""
-    return Problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+def retry_later(detail: str, status_code: int = 503) -> "Problem":
+    """A problem that passes, with when to retry: 503 when the trouble is ours, 429 when it is the client's own load."""
+    return Problem(status_code, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def no_such_record() -> "Problem":

@@ -41,11 +41,10 @@ class ServiceStorage:
         self._used = 0
         self._read_at = -self.REFRESH_S
 
-    def check(self, engine: Engine) -> None:
+    def check(self, connection: Connection) -> None:
         """StorageFullError once the records take the cap (called in a worker thread)."""
         if time.monotonic() - self._read_at >= self.REFRESH_S:
-            with engine.connect() as connection:
-                self._used = int(connection.execute(_EVERYONES_BYTES).scalar_one())
+            self._used = int(connection.execute(_EVERYONES_BYTES).scalar_one())
             self._read_at = time.monotonic()
         if self._used >= self.cap_bytes:
             raise StorageFullError
@@ -67,11 +66,10 @@ def used_bytes(connection: Connection, user_id: int) -> int:
     return int(connection.execute(_USED_BYTES, {"user_id": user_id}).scalar_one())
 
 
-def check_quota(engine: Engine, user_id: int, quota_bytes: int) -> None:
+def check_quota(connection: Connection, user_id: int, quota_bytes: int) -> None:
     """Refuse, before converting anything, an upload from a user whose quota is already full."""
-    with engine.connect() as connection:
-        if used_bytes(connection, user_id) >= quota_bytes:
-            raise QuotaExceededError
+    if used_bytes(connection, user_id) >= quota_bytes:
+        raise QuotaExceededError
 
 
 class RecordWriter:

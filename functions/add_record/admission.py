@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from common.config import Settings
-from common.problems import RETRY_AFTER_S, Problem, retry_later
+from common.problems import Problem, retry_later
 
 from .metrics import (
     CONVERSION_SECONDS,
@@ -91,10 +91,8 @@ class Admission:
             await share.acquire()
             return
         if self._behind_own_share[user_id] >= self.settings.conversion_queue_length:
-            raise Problem(
-                429,
-                "Your earlier uploads fill your place in the queue; send this one once they are done.",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+            raise retry_later(
+                "Your earlier uploads fill your place in the queue; send this one once they are done.", 429
             )
         self._behind_own_share[user_id] += 1
         try:

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.auth import Credentials, authenticate, bearer_token, refuse_token_in_url
+from common.auth import Credentials, bearer_token, refuse_token_in_url, verified_user
 from common.config import Settings
 from common.db import run_in_pool
 from common.links import links_base, record_url
@@ -100,11 +100,19 @@ class Upload:
 
     async def authenticate(self) -> int:
         if self.user_id is None:
-            engine = engine_of(self.request)
-            self.user_id = await authenticate(engine, self.credentials)
-            await run_in_pool(engine, check_quota, self.user_id, self.settings.user_quota_bytes)
-            await run_in_pool(engine, self.storage.check)
+            self.user_id = await run_in_pool(engine_of(self.request), self.admit)
         return self.user_id
+
+    def admit(self, engine: Engine) -> int:
+        """The uploader, if their token matches (401), their quota has room (403) and the service's too (507).
+
+        One connection, one hop to a worker thread: on an upload's path before ffmpeg starts.
+        """
+        with engine.connect() as connection:
+            user_id = verified_user(connection, self.credentials)
+            check_quota(connection, user_id, self.settings.user_quota_bytes)
+            self.storage.check(connection)
+        return user_id
 
     def take_field(self, event: FieldValue) -> None:
         if event.name == "user_id":
