@@ -23,6 +23,7 @@ shorter: chunk `seq` holds bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES).
     read       stream_bytes: any byte range, a few chunks per query
     objects    RECORD_STORAGE=s3: one object per record in an S3-compatible store
                (the writer; the functions do not serve this backend yet)
+    sweep      objects no record names, removed after a grace period
 """
 
 #: Bytes per `record_chunks` row; the last row of a record is shorter.

@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import obstore
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from common.config import Settings
 from common.storage.objects import PART_BYTES, ObjectRecordWriter, object_key, object_store
+from common.storage.sweep import sweep
 from common.storage.write import QuotaExceededError, RecordWriter
 from devstack.objectstore import ObjectStore, running_object_store
 from devstack.seed import create_user, describe
@@ -112,3 +114,25 @@ def test_a_missing_object_is_not_found_at_once(store: S3Store) -> None:
     """Not found is an answer, not a failure to retry."""
     with pytest.raises(FileNotFoundError):
         obstore.get(store, object_key(uuid.uuid4()))
+
+
+def test_the_sweeper_removes_old_objects_without_a_record_and_nothing_else(
+    store: S3Store, engine: Engine, owner: int
+) -> None:
+    data = os.urandom(1000)
+    kept = describe(owner, data)
+    writer = ObjectRecordWriter(store, engine, kept.id)
+    writer.append(data)
+    writer.commit(kept)
+    orphan = uuid.uuid4()  # an upload whose row never came
+    obstore.put(store, object_key(orphan), data)
+    foreign = "records/not-a-record-id"  # not the service's naming: never touched
+    obstore.put(store, foreign, data)
+
+    assert sweep(store, engine, grace=timedelta(hours=1)).removed == 0  # too young to judge
+    assert exists(store, orphan)
+    swept = sweep(store, engine, grace=timedelta(0))
+    assert swept.removed == 1
+    assert not exists(store, orphan)
+    assert exists(store, kept.id)
+    obstore.head(store, foreign)
