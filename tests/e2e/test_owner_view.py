@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import socket
 from collections.abc import Iterator
 
 import httpx2
@@ -13,7 +14,7 @@ from devstack.seed import create_user, seed_record
 from tests.support.audio import Wav
 from tests.support.auth import bearer
 from tests.support.problems import assert_problem
-from tests.support.stacks import Stack
+from tests.support.stacks import Stack, wait_for
 
 
 @pytest.fixture
@@ -61,6 +62,11 @@ def test_of_concurrent_deletes_through_the_gateway_exactly_one_is_204(
     assert sorted(statuses) == [204] + [404] * 7
 
 
+def small_window() -> httpx2.HTTPTransport:
+    """A reader whose socket buffer is fixed at 256 kB: the kernel does not grow it to tens of MB."""
+    return httpx2.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)])
+
+
 def read_into(received: bytearray, chunks: Iterator[bytes]) -> None:
     for chunk in chunks:
         received += chunk
@@ -75,7 +81,7 @@ def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_pass
     function = f"http://127.0.0.1:{stack.ports.functions['get_record']}"
     received = bytearray()
     with (
-        httpx2.Client(timeout=30) as client,
+        httpx2.Client(timeout=30, transport=small_window()) as client,
         client.stream("GET", f"{function}/record?id={record_id}&user={owner[0]}") as download,
     ):
         assert download.headers["content-length"] == str(len(data))
@@ -87,20 +93,31 @@ def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_pass
             read_into(received, chunks)
     assert len(received) < len(data)
     assert received == data[: len(received)]  # what came is a true prefix
-    assert "was deleted mid-download" in stack.log.read_text()
+    # The function's log reaches the stack's through honcho: soon, not at once.
+    assert wait_for(lambda: "was deleted mid-download" in stack.log.read_text())
 
 
 def test_a_download_sent_from_the_gateway_s_cache_when_its_record_is_deleted_is_cut_short_too(
     stack: Stack, engine: Engine, owner: tuple[int, str]
 ) -> None:
-    """Cached whole first, then read slowly through the gateway: the next slice's revalidation finds it gone."""
-    data = os.urandom(160 * CHUNK_BYTES)
+    """Cached whole first, then read slowly through the gateway: the next slice's revalidation finds it gone.
+
+    The record is larger than what the loopback connections can hold while the
+    reader pauses: the reader's buffer is fixed (no autotuning), and the
+    gateway's own connections hold at most some 36 MB (tcp_rmem's and
+    tcp_wmem's maxima here).
+    """
+    data = os.urandom(256 * CHUNK_BYTES)
     record_id = seed_record(engine, owner[0], data)
     link = f"/record?id={record_id}&user={owner[0]}"
     received = bytearray()
-    with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
+    small_window = httpx2.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)])
+    with (
+        httpx2.Client(base_url=stack.base_url, timeout=30) as gateway,
+        httpx2.Client(base_url=stack.base_url, timeout=30, transport=small_window) as reader,
+    ):
         assert gateway.get(link).content == data  # every slice is in the cache now
-        with gateway.stream("GET", link) as download:
+        with reader.stream("GET", link) as download:
             chunks = download.iter_raw(64 * 1024)
             received += next(chunks)
             assert gateway.delete(f"/record?id={record_id}", headers=bearer(owner[1])).status_code == 204
