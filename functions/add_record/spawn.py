@@ -81,11 +81,8 @@ async def read_stream(loop: asyncio.AbstractEventLoop, pipe: IO[bytes]) -> async
 
 def exit_of(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[None]:
     """Done when the child `pid` exits (it is not reaped here)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:  # no pidfd (an old kernel, a seccomp profile without it): a thread waits instead
-        return asyncio.ensure_future(asyncio.to_thread(wait_without_reaping, pid))
     exited: asyncio.Future[None] = loop.create_future()
+    pidfd = os.pidfd_open(pid)
 
     def on_exit() -> None:
         loop.remove_reader(pidfd)
@@ -95,7 +92,3 @@ def exit_of(loop: asyncio.AbstractEventLoop, pid: int) -> asyncio.Future[None]:
 
     loop.add_reader(pidfd, on_exit)
     return exited
-
-
-def wait_without_reaping(pid: int) -> None:
-    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)

@@ -130,13 +130,3 @@ def test_ffmpeg_runs_below_the_priority_of_requests() -> None:
             return os.getpriority(os.PRIO_PROCESS, conversion.pid)
 
     assert asyncio.run(run()) == FFMPEG_NICENESS
-
-
-def test_without_a_pidfd_a_thread_sees_the_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where seccomp or the kernel refuses pidfd_open, the conversion still ends and ffmpeg is reaped."""
-
-    def refused(pid: int) -> int:
-        raise PermissionError("pidfd_open")
-
-    monkeypatch.setattr(os, "pidfd_open", refused)
-    assert convert(Wav(duration_s=0.5).to_bytes()[44:])[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xfa")
