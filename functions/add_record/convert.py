@@ -20,7 +20,6 @@ import ffmpeg
 from common.config import MP3_BITRATES_KBPS
 
 from .mp3 import MP3_SAMPLE_RATES, MPEG2_BITRATES_KBPS, Mp3Stream, read_frame_header
-from .spawn import PipedProcess, spawn
 from .wav import WavFormat
 
 logger = logging.getLogger("records.add_record")
@@ -143,7 +142,7 @@ async def converting(arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) ->
 class Conversion:
     """A running ffmpeg: `write` WAV bytes, then `finish` for the MP3. Use through `converting`."""
 
-    def __init__(self, process: PipedProcess, max_mp3_bytes: int, sink: Mp3Sink) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, max_mp3_bytes: int, sink: Mp3Sink) -> None:
         self._process = process
         self._max_mp3_bytes = max_mp3_bytes
         self._sink = sink
@@ -155,12 +154,19 @@ class Conversion:
 
     @classmethod
     async def start(cls, arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) -> "Conversion":
-        process = await spawn(arguments)
+        process = await asyncio.create_subprocess_exec(
+            *arguments,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         with contextlib.suppress(ProcessLookupError):  # it may already have failed and exited
             os.setpriority(os.PRIO_PROCESS, process.pid, FFMPEG_NICENESS)
         # A larger stdin pipe (the WAV is most of the traffic): ffmpeg and this
-        # process wake each other per megabyte instead of per 64 KiB.
-        pipe = process.stdin.get_extra_info("pipe")
+        # process wake each other per megabyte instead of per 64 KiB. asyncio
+        # names the pipe "pipe", uvloop "socket".
+        assert process.stdin is not None
+        pipe = process.stdin.get_extra_info("pipe") or process.stdin.get_extra_info("socket")
         if pipe is not None:
             with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size when not root
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
