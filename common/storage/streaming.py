@@ -23,6 +23,7 @@ class StreamedWrite:
         self._writer = writer
         self._pending = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
+        self._committed = False
 
     async def write(self, data: bytes) -> None:
         self._pending += data
@@ -30,15 +31,23 @@ class StreamedWrite:
             await self._hand_over()
 
     async def commit(self, record: Record, quota_bytes: int | None) -> None:
-        await self._hand_over()
         await self._settled()
-        await anyio.to_thread.run_sync(self._writer.commit, record, quota_bytes)
+        rest, self._pending = bytes(self._pending), bytearray()
+        await anyio.to_thread.run_sync(self._finish, rest, record, quota_bytes)
+        self._committed = True
 
     async def close(self) -> None:
         """Roll back what was not committed; waits for a batch still being written."""
+        if self._committed:  # the commit gave the connection back already
+            return
         with contextlib.suppress(Exception):  # its error, if any, has been raised to the caller already
             await self._settled()
         await anyio.to_thread.run_sync(self._writer.close)
+
+    def _finish(self, rest: bytes, record: Record, quota_bytes: int | None) -> None:
+        """The last bytes and the row, in one hop to a worker thread: on every upload's path to its answer."""
+        self._writer.append(rest)
+        self._writer.commit(record, quota_bytes)
 
     async def _hand_over(self) -> None:
         await self._settled()
