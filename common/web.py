@@ -27,6 +27,7 @@ from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, run_in_pool, w
 from common.logs import configure_logging
 from common.metrics import METRICS_PATH, POOLS, handle_metrics, request_metrics
 from common.problems import EXCEPTION_HANDLERS, problem_of, problem_response, retry_later
+from common.storage.backend import Backend, backend
 
 logger = logging.getLogger("records.web")
 
@@ -93,6 +94,8 @@ class AppState(TypedDict):
 
     engine: Engine
     settings: Settings
+    #: Where records' bytes live (RECORD_STORAGE).
+    backend: Backend
 
 
 StateT = TypeVar("StateT", bound=AppState)
@@ -105,6 +108,10 @@ def state_of(request: Request, kind: type[StateT]) -> StateT:
 
 def engine_of(request: Request) -> Engine:
     return state_of(request, AppState)["engine"]
+
+
+def backend_of(request: Request) -> Backend:
+    return state_of(request, AppState)["backend"]
 
 
 def settings_of(request: Request) -> Settings:
@@ -144,9 +151,6 @@ def create_app(
     """
     settings = settings or get_settings()
     configure_logging(name, settings.log_level, settings.log_format)
-    if settings.record_storage != "postgres":
-        # Refused rather than ignored: records would silently go to PostgreSQL instead.
-        raise SystemExit(f"{name}: RECORD_STORAGE={settings.record_storage} is not served yet; use postgres")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -159,7 +163,7 @@ def create_app(
             logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
         POOLS.engines[engine] = name
         try:
-            common: AppState = {"engine": engine, "settings": settings}
+            common: AppState = {"engine": engine, "settings": settings, "backend": backend(settings, engine)}
             yield {**common, **(state(settings, engine) if state else {})}
         finally:
             del POOLS.engines[engine]

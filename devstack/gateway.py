@@ -48,6 +48,7 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
         "GATEWAY_INNER_LISTEN": f"127.0.0.1:{ports.gateway_inner}",
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{ports.gateway_status}",
+        "GATEWAY_RELAY_LISTEN": f"127.0.0.1:{ports.gateway_relay}",
         # A file in the stack's folder: piping a line per request through
         # honcho cost a tenth of the register throughput.
         "ACCESS_LOG": "logs/access.log",

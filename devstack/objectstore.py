@@ -8,11 +8,12 @@ can run side by side with each other and with anything else.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,11 @@ from pathlib import Path
 import httpx2
 
 from devstack.processes import STARTUP_TIMEOUT_S, STOP_TIMEOUT_S, free_ports
+from devstack.topology import ROOT
+
+#: `make run`'s store keeps its objects beside its database's cluster (.data/postgres).
+LOCAL_STORE_DIR = ROOT / ".data" / "objects"
+LOCAL_BUCKET = "records"
 
 #: The HTTP and gRPC listeners `weed mini` opens; the extra services it offers are switched off.
 PORT_FLAGS = (
@@ -49,6 +55,22 @@ class ObjectStore:
             "S3_ACCESS_KEY_ID": self.access_key_id,
             "S3_SECRET_ACCESS_KEY": self.secret_access_key,
         }
+
+
+@contextmanager
+def object_store_settings(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """The S3 settings the functions get: none (RECORD_STORAGE=postgres), `env`'s own store, or a local one.
+
+    With RECORD_STORAGE=s3 and no S3_ENDPOINT_URL, `weed mini` runs until the
+    block ends, keeping its objects in OBJECT_STORE_DIR (.data/objects).
+    """
+    if env.get("RECORD_STORAGE") != "s3" or env.get("S3_ENDPOINT_URL"):
+        yield {}
+        return
+    data_dir = Path(env.get("OBJECT_STORE_DIR") or LOCAL_STORE_DIR)
+    # Credentials of this run alone: the store listens on loopback, and nothing outlives the run but objects.
+    with running_object_store(data_dir, LOCAL_BUCKET, "records-local", secrets.token_urlsafe(24)) as store:
+        yield store.settings()
 
 
 def weed_executable() -> str:

@@ -7,7 +7,9 @@ the gateway's /healthz answer 200, one line says where everything is:
 
 Environment: DATABASE_URL, GATEWAY_PORT (5000), GATEWAY_STATUS_PORT (the
 gateway's /healthz), <FUNCTION>_PORT for each function (REGISTER_PORT, ...;
-free ports unless set: the ready line names them), STACK_DIR (.run: nginx's
+free ports unless set: the ready line names them), RECORD_STORAGE=s3 (with
+no S3_ENDPOINT_URL, a local SeaweedFS keeps the objects in OBJECT_STORE_DIR,
+.data/objects), STACK_DIR (.run: nginx's
 prefix; its access log is .run/logs/access.log, its download cache
 .run/cache), the gateway's settings (nginx/defaults.env); everything else
 reaches the functions unchanged, as compose's environment would.
@@ -26,6 +28,7 @@ import honcho.manager
 import httpx2
 
 from devstack.gateway import closed_to_workers, gateway_values, render_nginx
+from devstack.objectstore import object_store_settings
 from devstack.postgres import database_server, ensure_database, migrate
 from devstack.processes import STARTUP_TIMEOUT_S, nginx_command
 from devstack.topology import FUNCTIONS, ROOT, Ports, function_command, function_env
@@ -63,8 +66,8 @@ def run(env: Mapping[str, str]) -> int:
             f"stack: nginx's workers (www-data) cannot enter {closed}; "
             "set STACK_DIR to a folder they can reach, such as /tmp/records-stack"
         )
-    with database_server(env) as database_url:
-        env = {**env, "DATABASE_URL": database_url}
+    with database_server(env) as database_url, object_store_settings(env) as store_settings:
+        env = {**env, "DATABASE_URL": database_url, **store_settings}
         ensure_database(database_url)
         migrate(env)
         nginx_conf = render_nginx(state_dir, gateway_values(ports, env))

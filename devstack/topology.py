@@ -24,16 +24,19 @@ class Ports:
     gateway_status: int
     #: The gateway's HTTP server, behind its front door (nginx/templates/gateway.stream.template).
     gateway_inner: int
+    #: The object relay (RECORD_STORAGE=s3), the cache's way to get_record and the store.
+    gateway_relay: int
     functions: Mapping[str, int]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
         """GATEWAY_PORT, or 5000; every internal port as set, or a free one, so stacks can run side by side."""
-        spare = iter(free_ports(2 + len(FUNCTIONS)))
+        spare = iter(free_ports(3 + len(FUNCTIONS)))
         return cls(
             gateway=int(env.get("GATEWAY_PORT") or 5000),
             gateway_status=int(env.get("GATEWAY_STATUS_PORT") or next(spare)),
             gateway_inner=next(spare),
+            gateway_relay=next(spare),
             functions={name: int(env.get(f"{name.upper()}_PORT") or next(spare)) for name in FUNCTIONS},
         )
 
@@ -42,7 +45,7 @@ class Ports:
         functions = ", ".join(f"{name} on :{port}" for name, port in self.functions.items())
         return (
             f"http://127.0.0.1:{self.gateway}; {functions}; the gateway's /healthz on :{self.gateway_status}"
-            f" and its HTTP server on :{self.gateway_inner}"
+            f", its HTTP server on :{self.gateway_inner} and its object relay on :{self.gateway_relay}"
         )
 
     @classmethod
@@ -50,11 +53,13 @@ class Ports:
         gateway = re.search(r"http://127\.0\.0\.1:(\d+);", line)
         status = re.search(r"the gateway's /healthz on :(\d+)", line)
         inner = re.search(r"its HTTP server on :(\d+)", line)
+        relay = re.search(r"its object relay on :(\d+)", line)
         assert gateway is not None
         assert status is not None
         assert inner is not None
+        assert relay is not None
         functions = {name: int(port) for name, port in re.findall(r"(\w+) on :(\d+)", line) if name in FUNCTIONS}
-        return cls(int(gateway[1]), int(status[1]), int(inner[1]), functions)
+        return cls(int(gateway[1]), int(status[1]), int(inner[1]), int(relay[1]), functions)
 
 
 def function_command() -> list[str]:

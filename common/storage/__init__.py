@@ -21,8 +21,10 @@ shorter: chunk `seq` holds bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES).
     write      RecordWriter (and store_record, all at once), and the quota
     streaming  the event loop's side of a RecordWriter
     read       stream_bytes: any byte range, a few chunks per query
-    objects    RECORD_STORAGE=s3: one object per record in an S3-compatible store
-               (the writer; the functions do not serve this backend yet)
+    backend    RECORD_STORAGE: the one interface the functions write, serve and
+               delete bytes by; PostgresBackend (the above) or ObjectBackend
+    objects    RECORD_STORAGE=s3: one object per record in an S3-compatible store,
+               served by the gateway from a presigned URL (functions/get_record/relay.py)
     sweep      objects no record names, removed after a grace period
 """
 

@@ -20,7 +20,7 @@ from common.storage.write import insert_row
 
 if TYPE_CHECKING:  # imported where a store is made: the default backend never loads it
     from obstore._buffered import WritableFile
-    from obstore.store import S3Store
+    from obstore.store import S3Config, S3Store
 
 #: Objects live under this prefix, one per record, named by its id.
 PREFIX = "records/"
@@ -28,6 +28,8 @@ PREFIX = "records/"
 PART_BYTES = 5 * 1024 * 1024
 #: Parts in flight at once, per upload: bounds the memory an upload holds to a few parts.
 PARTS_IN_FLIGHT = 2
+#: How long a download's signed URL is good for: the gateway uses it at once, for one slice.
+SIGNED_URL_LIFETIME = timedelta(minutes=1)
 
 
 def object_key(record_id: uuid.UUID) -> str:
@@ -42,13 +44,17 @@ def object_store(settings: Settings) -> "S3Store":
     assert settings.s3_access_key_id is not None
     assert settings.s3_secret_access_key is not None
     endpoint = str(settings.s3_endpoint_url).rstrip("/") if settings.s3_endpoint_url is not None else None
+    config: S3Config = {
+        "region": settings.s3_region,
+        "access_key_id": settings.s3_access_key_id.get_secret_value(),
+        "secret_access_key": settings.s3_secret_access_key.get_secret_value(),
+        "virtual_hosted_style_request": False,
+    }
+    if endpoint is not None:  # else AWS's own, for the region
+        config["endpoint"] = endpoint
     return S3Store(
         settings.s3_bucket,
-        endpoint=endpoint,
-        region=settings.s3_region,
-        access_key_id=settings.s3_access_key_id.get_secret_value(),
-        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
-        virtual_hosted_style_request=False,
+        config=config,
         client_options={
             "allow_http": endpoint is not None and endpoint.startswith("http://"),
             "connect_timeout": "2s",
@@ -111,3 +117,28 @@ class ObjectRecordWriter:
         import obstore
 
         obstore.delete(self._store, object_key(self._record_id))
+
+
+class ObjectBackend:
+    """RECORD_STORAGE=s3 (common.storage.backend): the bytes in the bucket, the rows in PostgreSQL."""
+
+    serves_by_url = True
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self._store = object_store(settings)
+        self._engine = engine
+
+    def writer(self, record_id: uuid.UUID) -> ObjectRecordWriter:
+        return ObjectRecordWriter(self._store, self._engine, record_id)
+
+    def remove(self, record_id: uuid.UUID) -> None:
+        """Delete the object of a deleted row; if the store fails, the sweeper removes it later."""
+        import obstore
+
+        obstore.delete(self._store, object_key(record_id))
+
+    def signed_url(self, record_id: uuid.UUID) -> str:
+        """A presigned GET (signed locally: no request to the store), for the gateway to fetch the bytes by."""
+        import obstore
+
+        return obstore.sign(self._store, "GET", object_key(record_id), SIGNED_URL_LIFETIME)

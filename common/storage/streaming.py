@@ -1,4 +1,4 @@
-"""The event loop's side of a RecordWriter: bytes handed over as they come, written in a worker thread.
+"""The event loop's side of a Writer (either backend's): bytes handed over as they come, written in a worker thread.
 
 A batch is written while the next one gathers, so the producer (ffmpeg's
 output) rarely waits for the database; two batches at most are in memory.
@@ -10,7 +10,7 @@ import contextlib
 import anyio.to_thread
 
 from common.models import Record
-from common.storage.write import RecordWriter
+from common.storage.backend import Writer
 
 #: Bytes handed to the worker thread at a time: a few chunks per COPY.
 BATCH_BYTES = 1024 * 1024
@@ -19,7 +19,7 @@ BATCH_BYTES = 1024 * 1024
 class StreamedWrite:
     """`write` as the bytes come, then `commit` (or nothing: `close` leaves no row and no chunk)."""
 
-    def __init__(self, writer: RecordWriter) -> None:
+    def __init__(self, writer: Writer) -> None:
         self._writer = writer
         self._pending = bytearray()
         self._in_flight: asyncio.Future[None] | None = None

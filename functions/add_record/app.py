@@ -2,10 +2,11 @@
 
 The upload streams through three stages without ever being held whole:
 request body → WavReader (validates the header, counts the audio) → ffmpeg's
-stdin; ffmpeg's stdout → the database, in a transaction opened for the
-upload (common.storage). The record's row goes in once ffmpeg has succeeded,
-and the transaction commits with it. Any failure on the way kills ffmpeg and
-rolls the transaction back: nothing is left behind.
+stdin; ffmpeg's stdout → the record's bytes (common.storage.backend: a
+transaction opened for the upload, or a multipart upload to the object store).
+The record's row goes in once ffmpeg has succeeded, and commits last. Any
+failure on the way kills ffmpeg and rolls back or aborts what was written:
+nothing is left behind.
 """
 
 import asyncio
@@ -32,12 +33,11 @@ from common.problems import Problem, retry_later
 from common.storage.streaming import StreamedWrite
 from common.storage.write import (
     QuotaExceededError,
-    RecordWriter,
     ServiceStorage,
     StorageFullError,
     check_quota,
 )
-from common.web import AppState, create_app, engine_of, settings_of, state_of
+from common.web import AppState, backend_of, create_app, engine_of, settings_of, state_of
 
 from .admission import Admission, stalled
 from .convert import Conversion, ConversionError, Mp3, Mp3Sink, Mp3TooLargeError, converting, ffmpeg_arguments
@@ -122,7 +122,7 @@ class Upload:
 
     async def run(self, events: AsyncIterator[Event]) -> Record:
         """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
-        stored = StreamedWrite(RecordWriter(engine_of(self.request), self.record_id))
+        stored = StreamedWrite(backend_of(self.request).writer(self.record_id))
         try:
             async with asyncio.timeout(self.settings.conversion_timeout_s):
                 wav, mp3 = await self.convert(events, stored.write)

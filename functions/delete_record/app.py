@@ -1,7 +1,8 @@
 """`DELETE /record?id=<record_id>`: remove one of the caller's records, bytes and all.
 
 The caller is the owner of the Bearer token. The record's row goes in one
-statement, and its chunks with it (ON DELETE CASCADE), in the same transaction.
+statement, and its chunks with it (ON DELETE CASCADE), in the same transaction;
+with RECORD_STORAGE=s3 its object goes next (a failure there is the sweeper's).
 An unknown id and another user's id get the same 404, as downloads do. So does
 a second DELETE of the same record: it deleted nothing, and saying 204 would
 claim it did (and make a mistyped id look deleted). The link may be sent as it
@@ -14,6 +15,7 @@ before serving any cached copy (nginx/includes/record-cache.conf).
 import logging
 import uuid
 
+import anyio.to_thread
 from pydantic import BaseModel, PositiveInt
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +28,8 @@ from common.db import run_in_pool
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record
-from common.web import create_app, engine_of
+from common.storage.backend import Backend
+from common.web import backend_of, create_app, engine_of
 
 from .store import delete_owned
 
@@ -47,7 +50,20 @@ async def delete_record(request: Request) -> Response:
         raise no_such_record()
     reference = record_ref(query.id)
     logger.info("deleted record=%s user_id=%d", reference, user_id, extra={"record": reference, "user_id": user_id})
+    await remove_bytes(backend_of(request), query.id, reference)
     return Response(status_code=204)
+
+
+async def remove_bytes(backend: Backend, record_id: uuid.UUID, reference: str) -> None:
+    """The bytes after the row: the record is gone for everyone already, whatever happens here.
+
+    Bytes the store would not remove now have no row; the sweeper removes them
+    (common.storage.sweep), and nobody can reach them meanwhile.
+    """
+    try:
+        await anyio.to_thread.run_sync(backend.remove, record_id)
+    except Exception:
+        logger.warning("record=%s: its bytes stay for the sweeper", reference, exc_info=True)
 
 
 routes = [Route("/record", delete_record, methods=["DELETE"])]

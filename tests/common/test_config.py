@@ -1,11 +1,14 @@
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from common.config import Settings, get_settings
 from common.db import sqlalchemy_url
-from common.web import create_app
+from common.storage.backend import PostgresBackend, backend
+from common.storage.objects import ObjectBackend
 
 
 @pytest.fixture
@@ -83,7 +86,14 @@ def test_the_object_store_endpoint_carries_no_credentials() -> None:
         Settings(s3_endpoint_url="http://key:secret@127.0.0.1:8333")
 
 
-def test_a_function_refuses_a_backend_it_does_not_serve() -> None:
+def test_record_storage_chooses_the_backend_every_function_writes_serves_and_deletes_by(engine: Engine) -> None:
     s3 = Settings(record_storage="s3", s3_bucket="records", s3_access_key_id="key", s3_secret_access_key="secret")
-    with pytest.raises(SystemExit, match="RECORD_STORAGE=s3"):
-        create_app("register", [], s3)
+    assert isinstance(backend(Settings(), engine), PostgresBackend)
+    chosen = backend(s3, engine)
+    assert isinstance(chosen, ObjectBackend)
+    assert chosen.serves_by_url
+    # Signed here, with no request to the store: the URL names the object and carries a signature.
+    url = chosen.signed_url(uuid.UUID(int=1))
+    assert "/records/records/00000000-0000-0000-0000-000000000001?" in url
+    assert "X-Amz-Signature=" in url
+    assert "secret" not in url

@@ -152,6 +152,7 @@ def test_rendered_local_config_passes_nginx_t(tmp_path: Path) -> None:
         gateway=5000,
         gateway_status=5001,
         gateway_inner=5002,
+        gateway_relay=5003,
         functions={name: 8000 + i for i, name in enumerate(FUNCTIONS)},
     )
     config = render_nginx(tmp_path, gateway_values(ports, {}))

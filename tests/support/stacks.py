@@ -71,8 +71,8 @@ def lone_gateway(**env: str) -> Iterator[httpx2.Client]:
 @contextmanager
 def lone_gateway_and_logs(**env: str) -> Iterator[tuple[httpx2.Client, Path]]:
     """`lone_gateway`, and the folder of its logs: `access.log`, and `error.log` (what nginx wrote to stderr)."""
-    gateway_port, status_port, inner_port, *function_ports = free_ports(3 + len(FUNCTIONS))
-    ports = Ports(gateway_port, status_port, inner_port, dict(zip(FUNCTIONS, function_ports, strict=True)))
+    gateway_port, status_port, inner_port, relay_port, *function_ports = free_ports(4 + len(FUNCTIONS))
+    ports = Ports(gateway_port, status_port, inner_port, relay_port, dict(zip(FUNCTIONS, function_ports, strict=True)))
     with open_folder("records-gateway-") as prefix:
         config = render_nginx(prefix, gateway_values(ports, env))
         logs = prefix / "logs"
