@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx2
 
+from common.config import Settings
 from devstack.processes import STARTUP_TIMEOUT_S, STOP_TIMEOUT_S, free_ports
 from devstack.topology import ROOT
 
@@ -44,6 +45,17 @@ class ObjectStore:
     access_key_id: str
     secret_access_key: str
     region: str = "us-east-1"
+
+    def function_settings(self) -> Settings:
+        """The functions' settings with this store (the rest from the environment, as theirs are)."""
+        return Settings(
+            record_storage="s3",
+            s3_endpoint_url=self.endpoint_url,
+            s3_bucket=self.bucket,
+            s3_region=self.region,
+            s3_access_key_id=self.access_key_id,
+            s3_secret_access_key=self.secret_access_key,
+        )
 
     def settings(self) -> dict[str, str]:
         """The environment that points the functions at it."""

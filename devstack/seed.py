@@ -1,7 +1,6 @@
-"""Users and records put straight into the database, in add_record's layout: for the tests and the benchmark."""
+"""Users and records stored directly, as register and add_record store them: for the tests and the benchmark."""
 
 import hashlib
-import io
 import uuid
 
 from sqlalchemy import Engine, text
@@ -9,7 +8,7 @@ from sqlmodel import Session
 
 from common.models import Record, User
 from common.security import hash_token, new_access_token
-from common.storage.write import store_record
+from common.storage.backend import Backend, PostgresBackend
 
 
 def describe(user_id: int, data: bytes, original_name: str = "seeded.wav") -> Record:
@@ -27,10 +26,18 @@ def describe(user_id: int, data: bytes, original_name: str = "seeded.wav") -> Re
     )
 
 
-def seed_record(engine: Engine, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
-    """Store `data` as a record directly, in add_record's layout, without converting anything."""
+def seed_record(target: Engine | Backend, user_id: int, data: bytes, original_name: str = "seeded.wav") -> uuid.UUID:
+    """Store `data` as a record directly, without converting anything, as add_record stores one.
+
+    `target` is the backend to store the bytes in, or an engine for PostgreSQL's (the default backend).
+    """
     record = describe(user_id, data, original_name)
-    store_record(engine, record, io.BytesIO(data))
+    writer = (PostgresBackend(target) if isinstance(target, Engine) else target).writer(record.id)
+    try:
+        writer.append(data)
+        writer.commit(record)
+    finally:
+        writer.close()
     return record.id
 
 

@@ -18,7 +18,7 @@ shorter: chunk `seq` holds bytes [seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES).
   meanwhile is noticed at the next statement, never passed off as a short file.
 
     pgcopy     the binary COPY codec: rows out of a file, rows out of COPY's output
-    write      RecordWriter (and store_record, all at once), and the quota
+    write      RecordWriter, and the quota
     streaming  the event loop's side of a RecordWriter
     read       stream_bytes: any byte range, a few chunks per query
     backend    RECORD_STORAGE: the one interface the functions write, serve and

@@ -4,7 +4,6 @@ and the service's whole storage."""
 import io
 import time
 import uuid
-from typing import IO
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text
 from sqlmodel import col
@@ -142,14 +141,3 @@ def insert_row(connection: Connection, record: Record, quota_bytes: int | None) 
 
 # Checked at the commit instead of at each COPY (migration 0006 made it deferrable).
 _DEFER_CHUNKS_OWNER = text("SET CONSTRAINTS record_chunks_record_id_fkey DEFERRED")
-
-
-def store_record(engine: Engine, record: Record, mp3: IO[bytes], quota_bytes: int | None = None) -> None:
-    """Insert `record` and the bytes of `mp3` (read from its current position) together, or nothing."""
-    writer = RecordWriter(engine, record.id)
-    try:
-        while data := mp3.read(COPY_READ_BYTES):
-            writer.append(data)
-        writer.commit(record, quota_bytes)
-    finally:
-        writer.close()

@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import obstore
@@ -11,7 +12,6 @@ from obstore.exceptions import PermissionDeniedError
 from obstore.store import S3Store
 from sqlalchemy import Engine, text
 
-from common.config import Settings
 from common.storage.objects import PART_BYTES, ObjectRecordWriter, object_key, object_store
 from common.storage.sweep import sweep
 from common.storage.write import QuotaExceededError, RecordWriter
@@ -31,19 +31,9 @@ def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
         yield store
 
 
-def s3_settings(weed: ObjectStore, secret: str | None = None) -> Settings:
-    return Settings(
-        record_storage="s3",
-        s3_endpoint_url=weed.endpoint_url,
-        s3_bucket=weed.bucket,
-        s3_access_key_id=weed.access_key_id,
-        s3_secret_access_key=secret or weed.secret_access_key,
-    )
-
-
 @pytest.fixture(scope="module")
 def store(weed: ObjectStore) -> S3Store:
-    return object_store(s3_settings(weed))
+    return object_store(weed.function_settings())
 
 
 def rows(engine: Engine, record_id: uuid.UUID) -> int:
@@ -107,7 +97,7 @@ def test_over_the_quota_at_the_commit_leaves_nothing(backend: str, store: S3Stor
 
 def test_the_store_refuses_other_credentials(weed: ObjectStore) -> None:
     with pytest.raises(PermissionDeniedError):
-        obstore.put(object_store(s3_settings(weed, secret="not-the-secret")), "probe", b"x")
+        obstore.put(object_store(replace(weed, secret_access_key="not-the-secret").function_settings()), "probe", b"x")
 
 
 def test_a_missing_object_is_not_found_at_once(store: S3Store) -> None:

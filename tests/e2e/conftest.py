@@ -1,11 +1,17 @@
-"""The local stack (what `make run` starts) as fixtures: one for the session, one logging JSON."""
+"""The local stack (what `make run` starts) as fixtures: one per backend, and one logging JSON."""
 
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
+from sqlalchemy import Engine
 
+from common.config import Settings
+from common.storage.backend import Backend, backend
+from devstack.objectstore import ObjectStore, running_object_store
 from tests.support.stacks import Stack, client, open_folder, start_stack
 
 
@@ -15,18 +21,64 @@ def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("function-tmp")
 
 
+#: Tests send many requests from one address; the limits have tests of their own.
+UNLIMITED = {"POST_RATE_LIMIT": "1000000r/s", "GET_RATE_LIMIT": "1000000r/s", "CONNECTIONS_PER_ADDRESS": "60000"}
+#: RECORD_STORAGE's values: a module marked `every_backend` runs its tests on each.
+BACKENDS = ("postgres", "s3")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "record_storage" in metafunc.fixturenames and metafunc.definition.get_closest_marker("every_backend"):
+        only = metafunc.definition.get_closest_marker("only_backend")
+        metafunc.parametrize("record_storage", only.args if only else BACKENDS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def record_storage(request: pytest.FixtureRequest) -> str:
+    """The backend of this module's `stack`: PostgreSQL, or each in turn where the module is marked `every_backend`."""
+    return getattr(request, "param", "postgres")
+
+
 @pytest.fixture(scope="session")
-def stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
-    # Tests send many requests from one address; the limits have tests of their own.
-    with open_folder("records-stack-") as state_dir:
-        running = start_stack(
-            state_dir,
-            database_url,
-            TMPDIR=str(function_tmpdir),
-            POST_RATE_LIMIT="1000000r/s",
-            GET_RATE_LIMIT="1000000r/s",
-            CONNECTIONS_PER_ADDRESS="60000",
-        )
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A SeaweedFS of the tests' own, for the s3 stack."""
+    with running_object_store(tmp_path_factory.mktemp("objects"), "records", "e2e", secrets.token_urlsafe(24)) as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
+    with running_stack("records-stack-", database_url, TMPDIR=str(function_tmpdir), **UNLIMITED) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def s3_stack(database_url: str, function_tmpdir: Path, object_store: ObjectStore) -> Iterator[Stack]:
+    """The same stack with RECORD_STORAGE=s3, on the same database."""
+    settings = object_store.settings()
+    with running_stack("records-s3-", database_url, TMPDIR=str(function_tmpdir), **UNLIMITED, **settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, record_storage: str) -> Stack:
+    stack: Stack = request.getfixturevalue(f"{record_storage}_stack")
+    return stack
+
+
+@pytest.fixture(scope="module")
+def record_backend(record_storage: str, settings: Settings, engine: Engine, request: pytest.FixtureRequest) -> Backend:
+    """Where `stack` keeps records' bytes, for tests that store records directly (devstack.seed)."""
+    if record_storage == "s3":
+        store: ObjectStore = request.getfixturevalue("object_store")
+        return backend(store.function_settings(), engine)
+    return backend(settings, engine)
+
+
+@contextmanager
+def running_stack(prefix: str, database_url: str, **env: str) -> Iterator[Stack]:
+    with open_folder(prefix) as state_dir:
+        running = start_stack(state_dir, database_url, **env)
         yield running
         running.stop()
         # Whatever the tests sent, no function failed on it: an unhandled exception logs a traceback.

@@ -15,10 +15,14 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 from sqlalchemy import Engine
 
+from common.storage.backend import Backend
 from devstack.seed import create_user, seed_record
 from devstack.topology import ROOT
 from tests.support.audio import Wav
 from tests.support.stacks import Stack, wait_for
+
+# Bytes are touched here: every test runs on a stack of each backend.
+pytestmark = pytest.mark.every_backend
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # What the machine's notes ask of a headless chromium here: no sandbox as root, no network chatter.
@@ -162,9 +166,9 @@ def test_my_recordings_list_play_delete_and_the_link_dies(page: Page, stack: Sta
     assert page.evaluate("sessionStorage.length") == 0
 
 
-def test_a_deletion_declined_deletes_nothing(page: Page, stack: Stack, engine: Engine) -> None:
+def test_a_deletion_declined_deletes_nothing(page: Page, stack: Stack, engine: Engine, record_backend: Backend) -> None:
     user_id, token = create_user(engine, "Hesitant")
-    seed_record(engine, user_id, b"mp3", "keep.wav")
+    seed_record(record_backend, user_id, b"mp3", "keep.wav")
     sign_in(page, token)
     assert wait_for(lambda: listed_names(page) == ["keep.wav"])
     page.once("dialog", lambda dialog: dialog.dismiss())
@@ -178,10 +182,10 @@ def sign_in(page: Page, token: str) -> None:
     page.click("#sign-in-button")
 
 
-def test_more_recordings_load_as_the_list_scrolls(page: Page, engine: Engine) -> None:
+def test_more_recordings_load_as_the_list_scrolls(page: Page, engine: Engine, record_backend: Backend) -> None:
     user_id, token = create_user(engine, "Prolific")
     for n in range(25):
-        seed_record(engine, user_id, b"mp3", f"take {n:02}.wav")
+        seed_record(record_backend, user_id, b"mp3", f"take {n:02}.wav")
     sign_in(page, token)
     assert wait_for(lambda: len(listed_names(page)) == 20)
     page.locator("#more-button").scroll_into_view_if_needed()

@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import Engine
 
 from common.config import Settings
+from common.storage.backend import Backend
 from devstack.seed import seed_record
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.problems import assert_problem
 from tests.support.stacks import Stack
+
+# Bytes are touched here: every test runs on a stack of each backend.
+pytestmark = pytest.mark.every_backend
 
 MEMORY_GROWTH_LIMIT = 30 * 1024 * 1024
 
@@ -73,9 +77,12 @@ def test_errors_through_the_gateway(gateway_module: httpx2.Client, link: str) ->
     assert_problem(gateway_module.get("/record"), 422)
 
 
-def test_a_large_download_keeps_the_function_small(stack: Stack, engine: Engine, uploader: tuple[int, str]) -> None:
+@pytest.mark.only_backend("postgres")
+def test_a_large_download_keeps_the_function_small(
+    stack: Stack, engine: Engine, uploader: tuple[int, str], record_backend: Backend
+) -> None:
     data = os.urandom(50 * 1024 * 1024)
-    record_id = seed_record(engine, uploader[0], data, "long.wav")
+    record_id = seed_record(record_backend, uploader[0], data, "long.wav")
     # Straight to the function: through the gateway, only a record's first download reaches it.
     url = f"{function_base(stack)}/record?id={record_id}&user={uploader[0]}"
     get_record = stack.function_processes()["get_record"]
@@ -104,9 +111,12 @@ def test_a_large_download_keeps_the_function_small(stack: Stack, engine: Engine,
     assert peak - idle < MEMORY_GROWTH_LIMIT, f"grew {(peak - idle) / 2**20:.1f} MiB"
 
 
-def test_a_client_leaving_mid_download_leaks_nothing(stack: Stack, engine: Engine, uploader: tuple[int, str]) -> None:
+@pytest.mark.only_backend("postgres")
+def test_a_client_leaving_mid_download_leaks_nothing(
+    stack: Stack, engine: Engine, uploader: tuple[int, str], record_backend: Backend
+) -> None:
     data = os.urandom(20 * 1024 * 1024)
-    record_id = seed_record(engine, uploader[0], data, "left.wav")
+    record_id = seed_record(record_backend, uploader[0], data, "left.wav")
     port = stack.ports.functions["get_record"]  # the gateway would go on reading to fill its cache
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:

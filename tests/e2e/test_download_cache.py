@@ -18,9 +18,13 @@ from sqlmodel import Session, col
 
 from common.models import Record
 from common.storage import CHUNK_BYTES
+from common.storage.backend import Backend
 from devstack.seed import seed_record
 from tests.support.problems import assert_problem
 from tests.support.stacks import Stack, wait_for
+
+# Bytes are touched here: every test runs on a stack of each backend.
+pytestmark = pytest.mark.every_backend
 
 #: What a download's answer is made of; Date, Server and Connection may differ.
 ANSWER_HEADERS = (
@@ -37,10 +41,10 @@ ANSWER_HEADERS = (
 
 
 @pytest.fixture(scope="module")
-def record(engine: Engine, uploader: tuple[int, str]) -> tuple[str, bytes]:
+def record(engine: Engine, uploader: tuple[int, str], record_backend: Backend) -> tuple[str, bytes]:
     """A record spanning several chunks: its query string and its bytes."""
     data = os.urandom(3 * CHUNK_BYTES + 1234)
-    record_id = seed_record(engine, uploader[0], data, "cached.wav")
+    record_id = seed_record(record_backend, uploader[0], data, "cached.wav")
     return f"id={record_id}&user={uploader[0]}", data
 
 
@@ -83,10 +87,10 @@ def test_the_second_download_comes_from_the_revalidated_cache_and_is_identical(
 
 
 def test_a_record_deleted_behind_the_cache_is_404_at_once(
-    stack: Stack, engine: Engine, uploader: tuple[int, str]
+    stack: Stack, engine: Engine, uploader: tuple[int, str], record_backend: Backend
 ) -> None:
     data = os.urandom(CHUNK_BYTES + 10)
-    record_id = seed_record(engine, uploader[0], data, "deleted.wav")
+    record_id = seed_record(record_backend, uploader[0], data, "deleted.wav")
     query = f"id={record_id}&user={uploader[0]}"
     with httpx2.Client(base_url=stack.base_url, timeout=10) as gateway:
         assert gateway.get(f"/record?{query}").content == data
@@ -114,6 +118,7 @@ SAME_AS_GET_RECORD = {
 }
 
 
+@pytest.mark.only_backend("postgres")
 @pytest.mark.parametrize("headers", SAME_AS_GET_RECORD.values(), ids=SAME_AS_GET_RECORD.keys())
 def test_the_cache_answers_as_get_record_does(stack: Stack, record: tuple[str, bytes], headers: dict[str, str]) -> None:
     query, data = record
@@ -189,8 +194,10 @@ def cache_entries(stack: Stack) -> set[Path]:
     return {path for path in (stack.log.parent / "cache" / "records").rglob("*") if path.is_file()}
 
 
-def test_a_burst_of_spellings_makes_one_cache_entry(stack: Stack, engine: Engine, uploader: tuple[int, str]) -> None:
-    record_id = seed_record(engine, uploader[0], os.urandom(CHUNK_BYTES + 10), "spelled.wav")
+def test_a_burst_of_spellings_makes_one_cache_entry(
+    stack: Stack, engine: Engine, uploader: tuple[int, str], record_backend: Backend
+) -> None:
+    record_id = seed_record(record_backend, uploader[0], os.urandom(CHUNK_BYTES + 10), "spelled.wav")
     user = uploader[0]
     canonical = f"id={record_id}&user={user}"
     spellings = [
@@ -222,12 +229,13 @@ def bytes_get_record_served(stack: Stack) -> float:
     return float(value)
 
 
+@pytest.mark.only_backend("postgres")
 def test_a_range_on_a_miss_reads_the_slice_it_touches_not_the_record(
-    stack: Stack, engine: Engine, uploader: tuple[int, str]
+    stack: Stack, engine: Engine, uploader: tuple[int, str], record_backend: Backend
 ) -> None:
     """One byte of a 6 MB record not yet cached: get_record sends its 1 MB slice, not 6 MB."""
     data = os.urandom(6 * 1024 * 1024)
-    query = f"id={seed_record(engine, uploader[0], data, 'big.wav')}&user={uploader[0]}"
+    query = f"id={seed_record(record_backend, uploader[0], data, 'big.wav')}&user={uploader[0]}"
     before = bytes_get_record_served(stack)
     with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
         one_byte = gateway.get(f"/record?{query}", headers={"range": "bytes=3000000-3000000"})

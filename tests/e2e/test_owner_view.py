@@ -10,11 +10,15 @@ import pytest
 from sqlalchemy import Engine
 
 from common.storage import CHUNK_BYTES
+from common.storage.backend import Backend
 from devstack.seed import create_user, seed_record
 from tests.support.audio import Wav
 from tests.support.auth import bearer
 from tests.support.problems import assert_problem
 from tests.support.stacks import Stack, wait_for
+
+# Bytes are touched here: every test runs on a stack of each backend.
+pytestmark = pytest.mark.every_backend
 
 
 @pytest.fixture
@@ -49,9 +53,9 @@ def test_upload_list_download_delete_and_the_link_is_dead(gateway: httpx2.Client
 
 
 def test_of_concurrent_deletes_through_the_gateway_exactly_one_is_204(
-    stack: Stack, engine: Engine, owner: tuple[int, str]
+    stack: Stack, engine: Engine, owner: tuple[int, str], record_backend: Backend
 ) -> None:
-    record_id = seed_record(engine, owner[0], os.urandom(1000))
+    record_id = seed_record(record_backend, owner[0], os.urandom(1000))
     with httpx2.Client(base_url=stack.base_url, timeout=30) as gateway:
 
         def delete(_: int) -> int:
@@ -72,12 +76,13 @@ def read_into(received: bytearray, chunks: Iterator[bytes]) -> None:
         received += chunk
 
 
+@pytest.mark.only_backend("postgres")
 def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_passed_off_whole(
-    stack: Stack, engine: Engine, owner: tuple[int, str]
+    stack: Stack, engine: Engine, owner: tuple[int, str], record_backend: Backend
 ) -> None:
     """Read slowly from get_record itself, delete, read on: the connection ends before Content-Length."""
     data = os.urandom(160 * CHUNK_BYTES)  # 40 MB: far more than the sockets between us hold
-    record_id = seed_record(engine, owner[0], data)
+    record_id = seed_record(record_backend, owner[0], data)
     function = f"http://127.0.0.1:{stack.ports.functions['get_record']}"
     received = bytearray()
     with (
@@ -98,7 +103,7 @@ def test_a_download_streaming_when_its_record_is_deleted_is_cut_short_never_pass
 
 
 def test_a_download_sent_from_the_gateway_s_cache_when_its_record_is_deleted_is_cut_short_too(
-    stack: Stack, engine: Engine, owner: tuple[int, str]
+    stack: Stack, engine: Engine, owner: tuple[int, str], record_backend: Backend
 ) -> None:
     """Cached whole first, then read slowly through the gateway: the next slice's revalidation finds it gone.
 
@@ -108,7 +113,7 @@ def test_a_download_sent_from_the_gateway_s_cache_when_its_record_is_deleted_is_
     tcp_wmem's maxima here).
     """
     data = os.urandom(256 * CHUNK_BYTES)
-    record_id = seed_record(engine, owner[0], data)
+    record_id = seed_record(record_backend, owner[0], data)
     link = f"/record?id={record_id}&user={owner[0]}"
     received = bytearray()
     small_window = httpx2.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)])
