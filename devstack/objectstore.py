@@ -89,7 +89,11 @@ def weed_executable() -> str:
     return shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
 
 
-def weed_command(data_dir: Path, ports: dict[str, int], bucket: str) -> list[str]:
+def store_ports() -> dict[str, int]:
+    return dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+
+
+def weed_command(data_dir: Path, ports: Mapping[str, int], bucket: str) -> list[str]:
     listeners = [f"-{flag}={port}" for flag, port in ports.items()]
     return [
         weed_executable(), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -99,11 +103,14 @@ def weed_command(data_dir: Path, ports: dict[str, int], bucket: str) -> list[str
 
 @contextmanager
 def running_object_store(
-    data_dir: Path, bucket: str, access_key_id: str, secret_access_key: str
+    data_dir: Path, bucket: str, access_key_id: str, secret_access_key: str, ports: Mapping[str, int] | None = None
 ) -> Iterator[ObjectStore]:
-    """`weed mini` keeping its data in `data_dir`, serving `bucket` to those credentials, until the block ends."""
+    """`weed mini` keeping its data in `data_dir`, serving `bucket` to those credentials, until the block ends.
+
+    `ports` (PORT_FLAGS to numbers; free ones by default) lets a store come back where it was.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+    ports = ports or store_ports()
     environment = {**os.environ, "AWS_ACCESS_KEY_ID": access_key_id, "AWS_SECRET_ACCESS_KEY": secret_access_key}
     log = (data_dir / "weed.log").open("ab")
     process = subprocess.Popen(weed_command(data_dir, ports, bucket), env=environment, stdout=log, stderr=log)

@@ -16,6 +16,10 @@ from common.models import Record
 from common.storage.write import RecordWriter
 
 
+class StoreUnavailableError(Exception):
+    """The object store did not take the bytes (down, too slow, or refusing us): a 503, not the client's fault."""
+
+
 class Writer(Protocol):
     """A record's bytes as they are produced, then its row (`commit`); or neither (`close` without a commit).
 

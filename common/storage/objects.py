@@ -7,8 +7,10 @@ no row ever names a missing or partial object. An object whose row never
 came (a crash between the two) is left to the sweeper.
 """
 
+import logging
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -16,11 +18,14 @@ from sqlalchemy import Engine
 
 from common.config import Settings
 from common.models import Record
+from common.storage.backend import StoreUnavailableError
 from common.storage.write import insert_row
 
 if TYPE_CHECKING:  # imported where a store is made: the default backend never loads it
     from obstore._buffered import WritableFile
     from obstore.store import S3Config, S3Store
+
+logger = logging.getLogger("records.storage")
 
 #: Objects live under this prefix, one per record, named by its id.
 PREFIX = "records/"
@@ -65,6 +70,17 @@ def object_store(settings: Settings) -> "S3Store":
     )
 
 
+@contextmanager
+def store_errors_as_unavailable() -> Iterator[None]:
+    """The store's failures (after obstore's own retries) as StoreUnavailableError: 503 with Retry-After."""
+    from obstore.exceptions import BaseError
+
+    try:
+        yield
+    except (BaseError, OSError) as exc:  # the buffered writer reports the store's failures as OSError
+        raise StoreUnavailableError(str(exc).split("\n", 1)[0]) from exc
+
+
 class UploadAbortedError(Exception):
     """Raised into the multipart writer to make it abort the upload."""
 
@@ -84,21 +100,24 @@ class ObjectRecordWriter:
         self._writer: WritableFile | None = None
 
     def append(self, data: bytes) -> None:
-        if self._writer is None:
-            import obstore
+        with store_errors_as_unavailable():
+            if self._writer is None:
+                import obstore
 
-            self._writer = self._upload.enter_context(
-                obstore.open_writer(
-                    self._store, object_key(self._record_id), buffer_size=PART_BYTES, max_concurrency=PARTS_IN_FLIGHT
+                key = object_key(self._record_id)
+                self._writer = self._upload.enter_context(
+                    obstore.open_writer(self._store, key, buffer_size=PART_BYTES, max_concurrency=PARTS_IN_FLIGHT)
                 )
-            )
-        self._writer.write(data)
+            self._writer.write(data)
 
     def commit(self, record: Record, quota_bytes: int | None = None) -> None:
         """Complete the object, then insert the row (`insert_row`); a refused row removes the object again."""
         assert record.id == self._record_id
-        self._upload.close()  # completes the multipart upload
-        self._writer = None
+        with store_errors_as_unavailable():
+            if self._writer is None:  # no byte came: an empty object, so that the row names one
+                self.append(b"")
+            self._writer = None
+            self._upload.close()  # completes the multipart upload
         try:
             with self._engine.begin() as connection:
                 insert_row(connection, record, quota_bytes)
@@ -110,13 +129,19 @@ class ObjectRecordWriter:
         """Abort an upload that was not committed: no object is left (nor its parts)."""
         if self._writer is not None:
             self._writer = None
-            self._upload.__exit__(UploadAbortedError, UploadAbortedError(), None)
+            try:
+                self._upload.__exit__(UploadAbortedError, UploadAbortedError(), None)
+            except Exception:  # a store that is down: its uploads' lifecycle rule removes the parts
+                logger.warning("record=%s: its multipart upload could not be aborted", self._record_id, exc_info=True)
 
     def discard(self) -> None:
         """Delete the object; one that cannot be deleted now is the sweeper's (it has no row)."""
         import obstore
 
-        obstore.delete(self._store, object_key(self._record_id))
+        try:
+            obstore.delete(self._store, object_key(self._record_id))
+        except Exception:
+            logger.warning("record=%s: its object stays for the sweeper", self._record_id, exc_info=True)
 
 
 class ObjectBackend:

@@ -30,6 +30,7 @@ from common.links import links_base, record_url
 from common.logs import record_ref
 from common.models import Record
 from common.problems import Problem, retry_later
+from common.storage.backend import StoreUnavailableError
 from common.storage.streaming import StreamedWrite
 from common.storage.write import (
     QuotaExceededError,
@@ -280,6 +281,9 @@ async def convert_and_store(request: Request) -> Response:
     except TimeoutError:
         logger.warning("conversion timed out after %s s", settings.conversion_timeout_s)
         raise retry_later("The conversion took too long; try again later.") from None
+    except StoreUnavailableError as exc:
+        logger.warning("the record store failed: %s", exc)
+        raise retry_later("The record store is not reachable; try again shortly.") from None
     except ClientDisconnect:
         logger.info("client disconnected mid-upload; nothing stored")
         return Response(status_code=400)

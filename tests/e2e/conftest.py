@@ -2,7 +2,6 @@
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 from common.config import Settings
 from common.storage.backend import Backend, backend
 from devstack.objectstore import ObjectStore, running_object_store
-from tests.support.stacks import Stack, client, open_folder, start_stack
+from tests.support.stacks import UNLIMITED, Stack, client, open_folder, running_stack, start_stack
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +20,6 @@ def function_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("function-tmp")
 
 
-#: Tests send many requests from one address; the limits have tests of their own.
-UNLIMITED = {"POST_RATE_LIMIT": "1000000r/s", "GET_RATE_LIMIT": "1000000r/s", "CONNECTIONS_PER_ADDRESS": "60000"}
 #: RECORD_STORAGE's values: a module marked `every_backend` runs its tests on each.
 BACKENDS = ("postgres", "s3")
 
@@ -73,17 +70,6 @@ def record_backend(record_storage: str, settings: Settings, engine: Engine, requ
         store: ObjectStore = request.getfixturevalue("object_store")
         return backend(store.function_settings(), engine)
     return backend(settings, engine)
-
-
-@contextmanager
-def running_stack(prefix: str, database_url: str, **env: str) -> Iterator[Stack]:
-    with open_folder(prefix) as state_dir:
-        running = start_stack(state_dir, database_url, **env)
-        yield running
-        running.stop()
-        # Whatever the tests sent, no function failed on it: an unhandled exception logs a traceback.
-        log = running.log.read_text()
-        assert "Traceback" not in log, log[log.index("Traceback") - 2000 : log.index("Traceback") + 3000]
 
 
 @pytest.fixture(scope="session")

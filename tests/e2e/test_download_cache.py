@@ -20,24 +20,12 @@ from common.models import Record
 from common.storage import CHUNK_BYTES
 from common.storage.backend import Backend
 from devstack.seed import seed_record
+from tests.support.downloads import ETAG, SAME_AS_GET_RECORD, answer
 from tests.support.problems import assert_problem
 from tests.support.stacks import Stack, wait_for
 
 # Bytes are touched here: every test runs on a stack of each backend.
 pytestmark = pytest.mark.every_backend
-
-#: What a download's answer is made of; Date, Server and Connection may differ.
-ANSWER_HEADERS = (
-    "content-type",
-    "content-length",
-    "content-range",
-    "content-disposition",
-    "etag",
-    "last-modified",
-    "cache-control",
-    "x-content-type-options",
-    "referrer-policy",
-)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +44,6 @@ def logged_cache_status(stack: Stack, since: int, request_id: str) -> str | None
     """
     found = re.search(rf"cache=(\S+) .* id={request_id}$", stack.access_log_since(since), re.MULTILINE)
     return found[1] if found else None
-
-
-def answer(response: httpx2.Response) -> tuple[int, dict[str, str | None], bytes]:
-    # A 304 must carry the validators and caching fields (RFC 9110 §15.4.5); nginx adds
-    # the rest of the cached headers, get_record does not: both are right.
-    names = ("etag", "cache-control") if response.status_code == 304 else ANSWER_HEADERS
-    return response.status_code, {name: response.headers.get(name) for name in names}, response.content
 
 
 def test_the_second_download_comes_from_the_revalidated_cache_and_is_identical(
@@ -100,22 +81,6 @@ def test_a_record_deleted_behind_the_cache_is_404_at_once(
             session.commit()
         assert_problem(gateway.get(f"/record?{query}"), 404)
         assert_problem(gateway.get(f"/record?{query}", headers={"range": "bytes=0-9"}), 404)
-
-
-ETAG = "<the record's ETag>"
-SAME_AS_GET_RECORD = {
-    "whole": {},
-    "first-bytes": {"range": "bytes=0-99"},
-    "across-chunks": {"range": f"bytes={CHUNK_BYTES - 10}-{CHUNK_BYTES + 10}"},
-    "open-ended": {"range": f"bytes={2 * CHUNK_BYTES}-"},
-    "suffix": {"range": "bytes=-500"},
-    "end-past-the-size": {"range": f"bytes={3 * CHUNK_BYTES}-{10 * CHUNK_BYTES}"},
-    "several-ranges": {"range": "bytes=0-9,20-29"},
-    "if-range-current": {"range": "bytes=0-9", "if-range": ETAG},
-    "if-range-stale": {"range": "bytes=0-9", "if-range": '"stale"'},
-    "if-none-match": {"if-none-match": ETAG},
-    "if-none-match-other": {"if-none-match": '"other"'},
-}
 
 
 @pytest.mark.only_backend("postgres")

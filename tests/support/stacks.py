@@ -21,6 +21,9 @@ from devstack.topology import FUNCTIONS, ROOT, Ports, function_command, function
 
 Stack = RunningStack
 
+#: Tests send many requests from one address; the limits have tests of their own.
+UNLIMITED = {"POST_RATE_LIMIT": "1000000r/s", "GET_RATE_LIMIT": "1000000r/s", "CONNECTIONS_PER_ADDRESS": "60000"}
+
 
 @contextmanager
 def open_folder(prefix: str) -> Iterator[Path]:
@@ -43,6 +46,18 @@ def start_stack(state_dir: Path, database_url: str, **env: str) -> Stack:
         return start_in_background(state_dir, {**os.environ, "DATABASE_URL": database_url, **env})
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+@contextmanager
+def running_stack(prefix: str, database_url: str, **env: str) -> Iterator[Stack]:
+    """A stack in a folder of its own for the block; afterwards, its log must hold no traceback."""
+    with open_folder(prefix) as state_dir:
+        running = start_stack(state_dir, database_url, **env)
+        yield running
+        running.stop()
+        # Whatever the tests sent, no function failed on it: an unhandled exception logs a traceback.
+        log = running.log.read_text()
+        assert "Traceback" not in log, log[log.index("Traceback") - 2000 : log.index("Traceback") + 12000]
 
 
 @dataclass
