@@ -49,11 +49,14 @@ class User(UserBase, table=True):
 
 
 class Record(SQLModel, table=True):
-    """An MP3 and what is known about it; its bytes live in `record_chunks`."""
+    """An MP3 and what is known about it; its bytes live where `storage` says (common.storage.backend)."""
 
     __tablename__ = "records"
-    # A user's records, newest first, one index range scan per page (migration 0004).
-    __table_args__ = (Index("ix_records_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")),)
+    __table_args__ = (
+        # A user's records, newest first, one index range scan per page (migration 0004).
+        Index("ix_records_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")),
+        CheckConstraint("storage IN ('postgres', 's3')", name="records_storage_known"),
+    )
 
     id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
     user_id: int = Field(sa_column=Column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
@@ -64,6 +67,8 @@ class Record(SQLModel, table=True):
     sample_rate: int = Field(sa_column=Column(Integer, nullable=False))
     channels: int = Field(sa_column=Column(SmallInteger, nullable=False))
     sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: Where the bytes are: `postgres` (record_chunks) or `s3` (one object); migration 0007.
+    storage: str = Field(default="postgres", sa_column=Column(String(16), nullable=False, server_default="postgres"))
     created_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -27,7 +27,7 @@ from common.db import UNAVAILABLE_ERRORS, create_db_engine, ping, run_in_pool, w
 from common.logs import configure_logging
 from common.metrics import METRICS_PATH, POOLS, handle_metrics, request_metrics
 from common.problems import EXCEPTION_HANDLERS, problem_of, problem_response, retry_later
-from common.storage.backend import Backend, backend
+from common.storage.backend import Backends
 
 logger = logging.getLogger("records.web")
 
@@ -94,8 +94,8 @@ class AppState(TypedDict):
 
     engine: Engine
     settings: Settings
-    #: Where records' bytes live (RECORD_STORAGE).
-    backend: Backend
+    #: Where records' bytes live: new ones (RECORD_STORAGE), and each stored one.
+    backends: Backends
 
 
 StateT = TypeVar("StateT", bound=AppState)
@@ -110,8 +110,8 @@ def engine_of(request: Request) -> Engine:
     return state_of(request, AppState)["engine"]
 
 
-def backend_of(request: Request) -> Backend:
-    return state_of(request, AppState)["backend"]
+def backends_of(request: Request) -> Backends:
+    return state_of(request, AppState)["backends"]
 
 
 def settings_of(request: Request) -> Settings:
@@ -163,7 +163,7 @@ def create_app(
             logger.warning("database not reachable after %s s; starting unhealthy", settings.db_startup_wait_s)
         POOLS.engines[engine] = name
         try:
-            common: AppState = {"engine": engine, "settings": settings, "backend": backend(settings, engine)}
+            common: AppState = {"engine": engine, "settings": settings, "backends": Backends(settings, engine)}
             yield {**common, **(state(settings, engine) if state else {})}
         finally:
             del POOLS.engines[engine]

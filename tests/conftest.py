@@ -7,6 +7,7 @@ dropped at the end.
 """
 
 import os
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 
 from common.config import Settings, get_settings
 from common.db import create_db_engine
+from devstack.objectstore import ObjectStore, running_object_store
 from devstack.postgres import throwaway_database
 from devstack.seed import create_user
 from tests.support.functions import record_count
@@ -45,6 +47,15 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def uploader(engine: Engine) -> tuple[int, str]:
     """A registered user: (user_id, access_token)."""
     return create_user(engine, "uploader")
+
+
+@pytest.fixture(scope="session")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A SeaweedFS of the tests' own (RECORD_STORAGE=s3), one bucket for the whole run."""
+    with running_object_store(
+        tmp_path_factory.mktemp("objects"), "records", "tests", secrets.token_urlsafe(24)
+    ) as store:
+        yield store
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
-"""Where records' bytes live (RECORD_STORAGE): the one interface the functions write, serve and delete them by.
+"""Where records' bytes live: the one interface the functions write, serve and delete them by.
 
     postgres  record_chunks in the same database as the rows (the default; common.storage)
     s3        one object per record in an S3-compatible store (common.storage.objects)
 
-Rows, quotas, listing and deletion are PostgreSQL's under either backend.
+RECORD_STORAGE chooses where new records go; each row's `storage` says where
+its own bytes are, so records of both can be served side by side while
+`python -m common.storage.move` moves them. Rows, quotas, listing and
+deletion are PostgreSQL's under either backend.
 """
 
 import uuid
@@ -34,6 +37,8 @@ class Writer(Protocol):
 
 
 class Backend(Protocol):
+    #: The backend's RECORD_STORAGE value, which its records' rows carry as `storage`.
+    name: str
     #: Whether the gateway fetches the bytes itself (`signed_url`) instead of get_record streaming them.
     serves_by_url: bool
 
@@ -49,6 +54,7 @@ class Backend(Protocol):
 class PostgresBackend:
     """record_chunks, beside the rows: written in the row's transaction, deleted with it (ON DELETE CASCADE)."""
 
+    name = "postgres"
     serves_by_url = False
 
     def __init__(self, engine: Engine) -> None:
@@ -64,10 +70,28 @@ class PostgresBackend:
         raise NotImplementedError("PostgreSQL's bytes are streamed by get_record (common.storage.read)")
 
 
-def backend(settings: Settings, engine: Engine) -> Backend:
-    """The backend RECORD_STORAGE names; the s3 one (and its library) is loaded only when chosen."""
-    if settings.record_storage == "s3":
-        from common.storage.objects import ObjectBackend
+class StoreNotConfiguredError(StoreUnavailableError):
+    """A record's bytes are in the object store, and this process has no S3 settings."""
 
-        return ObjectBackend(settings, engine)
-    return PostgresBackend(engine)
+
+class Backends:
+    """The backend new records go to (RECORD_STORAGE), and the one each stored record names."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._built: dict[str, Backend] = {"postgres": PostgresBackend(engine)}
+
+    @property
+    def writing(self) -> Backend:
+        return self.of(self._settings.record_storage)
+
+    def of(self, storage: str) -> Backend:
+        """The backend a record's `storage` names; the s3 one (and its library) is loaded on first use."""
+        if storage not in self._built:
+            from common.storage.objects import ObjectBackend
+
+            if self._settings.s3_bucket is None:
+                raise StoreNotConfiguredError("a record is in the object store, and the S3_* settings are unset")
+            self._built[storage] = ObjectBackend(self._settings, self._engine)
+        return self._built[storage]

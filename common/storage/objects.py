@@ -113,17 +113,20 @@ class ObjectRecordWriter:
     def commit(self, record: Record, quota_bytes: int | None = None) -> None:
         """Complete the object, then insert the row (`insert_row`); a refused row removes the object again."""
         assert record.id == self._record_id
-        with store_errors_as_unavailable():
-            if self._writer is None:  # no byte came: an empty object, so that the row names one
-                self.append(b"")
-            self._writer = None
-            self._upload.close()  # completes the multipart upload
+        self.complete()
         try:
             with self._engine.begin() as connection:
-                insert_row(connection, record, quota_bytes)
+                insert_row(connection, record.model_copy(update={"storage": "s3"}), quota_bytes)
         except BaseException:
             self.discard()
             raise
+
+    def complete(self) -> None:
+        """The object, whole, in the store; no row names it yet (the sweeper's, until one does)."""
+        assert self._writer is not None, "a record has bytes (records_size_positive)"
+        with store_errors_as_unavailable():
+            self._writer = None
+            self._upload.close()  # completes the multipart upload
 
     def close(self) -> None:
         """Abort an upload that was not committed: no object is left (nor its parts)."""
@@ -147,6 +150,7 @@ class ObjectRecordWriter:
 class ObjectBackend:
     """RECORD_STORAGE=s3 (common.storage.backend): the bytes in the bucket, the rows in PostgreSQL."""
 
+    name = "s3"
     serves_by_url = True
 
     def __init__(self, settings: Settings, engine: Engine) -> None:

@@ -4,6 +4,7 @@ and the service's whole storage."""
 import io
 import time
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text
 from sqlmodel import col
@@ -99,11 +100,17 @@ class RecordWriter:
     def commit(self, record: Record, quota_bytes: int | None = None) -> None:
         """The rest of the bytes, then the row within `quota_bytes` (`insert_row`); then commit."""
         assert record.id == self._record_id
+        self.finish(
+            lambda connection: insert_row(connection, record.model_copy(update={"storage": "postgres"}), quota_bytes)
+        )
+
+    def finish(self, last: Callable[[Connection], None]) -> None:
+        """The rest of the bytes, then `last` in the same transaction (the row, or pointing it here); then commit."""
         if self._pending:
             self._copy(memoryview(self._pending))
             self._pending.clear()
         connection = self._open()
-        insert_row(connection, record, quota_bytes)
+        last(connection)
         connection.commit()
         self.close()
 

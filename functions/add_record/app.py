@@ -38,7 +38,7 @@ from common.storage.write import (
     StorageFullError,
     check_quota,
 )
-from common.web import AppState, backend_of, create_app, engine_of, settings_of, state_of
+from common.web import AppState, backends_of, create_app, engine_of, settings_of, state_of
 
 from .admission import Admission, stalled
 from .convert import Conversion, ConversionError, Mp3, Mp3Sink, Mp3TooLargeError, converting, ffmpeg_arguments
@@ -123,7 +123,7 @@ class Upload:
 
     async def run(self, events: AsyncIterator[Event]) -> Record:
         """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
-        stored = StreamedWrite(backend_of(self.request).writer(self.record_id))
+        stored = StreamedWrite(backends_of(self.request).writing.writer(self.record_id))
         try:
             async with asyncio.timeout(self.settings.conversion_timeout_s):
                 wav, mp3 = await self.convert(events, stored.write)

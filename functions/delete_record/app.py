@@ -28,8 +28,8 @@ from common.db import run_in_pool
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record
-from common.storage.backend import Backend
-from common.web import backend_of, create_app, engine_of
+from common.storage.backend import Backends
+from common.web import backends_of, create_app, engine_of
 
 from .store import delete_owned
 
@@ -46,22 +46,23 @@ async def delete_record(request: Request) -> Response:
     user_id = await token_owner(request, engine)
     query = validate_query(DeleteQuery, request)
     owned = query.user in (None, user_id)
-    if not owned or not await run_in_pool(engine, delete_owned, query.id, user_id):
+    storage = await run_in_pool(engine, delete_owned, query.id, user_id) if owned else None
+    if storage is None:
         raise no_such_record()
     reference = record_ref(query.id)
     logger.info("deleted record=%s user_id=%d", reference, user_id, extra={"record": reference, "user_id": user_id})
-    await remove_bytes(backend_of(request), query.id, reference)
+    await remove_bytes(backends_of(request), storage, query.id, reference)
     return Response(status_code=204)
 
 
-async def remove_bytes(backend: Backend, record_id: uuid.UUID, reference: str) -> None:
+async def remove_bytes(backends: Backends, storage: str, record_id: uuid.UUID, reference: str) -> None:
     """The bytes after the row: the record is gone for everyone already, whatever happens here.
 
     Bytes the store would not remove now have no row; the sweeper removes them
     (common.storage.sweep), and nobody can reach them meanwhile.
     """
     try:
-        await anyio.to_thread.run_sync(backend.remove, record_id)
+        await anyio.to_thread.run_sync(backends.of(storage).remove, record_id)
     except Exception:
         logger.warning("record=%s: its bytes stay for the sweeper", reference, exc_info=True)
 

@@ -10,14 +10,14 @@ from common.models import Record
 _DELETE_OWNED = (
     delete(Record)
     .where(col(Record.id) == bindparam("record_id"), col(Record.user_id) == bindparam("user_id"))
-    .returning(col(Record.id))
+    .returning(col(Record.storage))
 )
 
 
-def delete_owned(engine: Engine, record_id: uuid.UUID, user_id: int) -> bool:
-    """Delete the record if it is `user_id`'s; whether it was. Of concurrent calls, one alone gets True.
+def delete_owned(engine: Engine, record_id: uuid.UUID, user_id: int) -> str | None:
+    """Delete the record if it is `user_id`'s; where its bytes were, or None. Of concurrent calls, one alone gets it.
 
-    Its chunks go with it (the foreign key's ON DELETE CASCADE), in the same statement.
+    Chunks in PostgreSQL go with it (the foreign key's ON DELETE CASCADE), in the same statement.
     """
     with engine.begin() as connection:
-        return connection.execute(_DELETE_OWNED, {"record_id": record_id, "user_id": user_id}).first() is not None
+        return connection.execute(_DELETE_OWNED, {"record_id": record_id, "user_id": user_id}).scalar()

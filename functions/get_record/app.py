@@ -29,7 +29,7 @@ from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record, problem_response
 from common.storage.read import RecordGoneError, stream_bytes
-from common.web import backend_of, create_app, engine_of
+from common.web import backends_of, create_app, engine_of
 
 from .headers import (
     ByteRange,
@@ -108,7 +108,7 @@ async def get_record(request: Request) -> Response:
         DOWNLOADS.labels("head").inc()
         return Response(status_code=status, headers=headers, media_type="audio/mpeg")
     DOWNLOADS.labels("ranged" if status == 206 else "full").inc()
-    backend = backend_of(request)
+    backend = backends_of(request).of(record.storage)
     if backend.serves_by_url:
         # The gateway fetches the bytes from the store itself (nginx/templates, the object relay).
         url = backend.signed_url(query.id)

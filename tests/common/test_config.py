@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from common.config import Settings, get_settings
 from common.db import sqlalchemy_url
-from common.storage.backend import PostgresBackend, backend
+from common.storage.backend import Backends, PostgresBackend
 from common.storage.objects import ObjectBackend
 
 
@@ -88,8 +88,8 @@ def test_the_object_store_endpoint_carries_no_credentials() -> None:
 
 def test_record_storage_chooses_the_backend_every_function_writes_serves_and_deletes_by(engine: Engine) -> None:
     s3 = Settings(record_storage="s3", s3_bucket="records", s3_access_key_id="key", s3_secret_access_key="secret")
-    assert isinstance(backend(Settings(), engine), PostgresBackend)
-    chosen = backend(s3, engine)
+    assert isinstance(Backends(Settings(), engine).writing, PostgresBackend)
+    chosen = Backends(s3, engine).writing
     assert isinstance(chosen, ObjectBackend)
     assert chosen.serves_by_url
     # Signed here, with no request to the store: the URL names the object and carries a signature.

@@ -2,7 +2,6 @@
 
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy import Engine, text
 from common.storage.objects import PART_BYTES, ObjectRecordWriter, object_key, object_store
 from common.storage.sweep import sweep
 from common.storage.write import QuotaExceededError, RecordWriter
-from devstack.objectstore import ObjectStore, running_object_store
+from devstack.objectstore import ObjectStore
 from devstack.seed import create_user, describe
 
 
@@ -23,12 +22,6 @@ from devstack.seed import create_user, describe
 def owner(engine: Engine) -> int:
     """A user of this module's own (other tests remove users)."""
     return create_user(engine, "object owner")[0]
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
-    with running_object_store(tmp_path_factory.mktemp("weed"), "records", "test-key", "test-secret") as store:
-        yield store
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +89,9 @@ def test_over_the_quota_at_the_commit_leaves_nothing(backend: str, store: S3Stor
 
 
 def test_the_store_refuses_other_credentials(weed: ObjectStore) -> None:
+    wrong = object_store(replace(weed, secret_access_key="not-the-secret").function_settings())
     with pytest.raises(PermissionDeniedError):
-        obstore.put(object_store(replace(weed, secret_access_key="not-the-secret").function_settings()), "probe", b"x")
+        obstore.put(wrong, "probe", b"x")
 
 
 def test_a_missing_object_is_not_found_at_once(store: S3Store) -> None:

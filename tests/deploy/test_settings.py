@@ -76,7 +76,7 @@ def test_every_setting_of_the_gateway_is_documented_with_its_default() -> None:
 
 def test_a_setting_read_by_both_gateway_and_function_has_one_default() -> None:
     shared = {name.upper() for name in Settings.model_fields} & set(gateway_defaults())
-    assert shared == {"MAX_UPLOAD_MB", "RECORD_STORAGE"}
+    assert shared == {"MAX_UPLOAD_MB"}
     for variable in shared:
         assert str(Settings.model_fields[variable.lower()].default) == gateway_defaults()[variable]
 

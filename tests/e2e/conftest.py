@@ -1,6 +1,5 @@
 """The local stack (what `make run` starts) as fixtures: one per backend, and one logging JSON."""
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from common.config import Settings
-from common.storage.backend import Backend, backend
-from devstack.objectstore import ObjectStore, running_object_store
+from common.storage.backend import Backend, Backends
+from devstack.objectstore import ObjectStore
 from tests.support.stacks import UNLIMITED, Stack, client, open_folder, running_stack, start_stack
 
 
@@ -37,22 +36,17 @@ def record_storage(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
-    """A SeaweedFS of the tests' own, for the s3 stack."""
-    with running_object_store(tmp_path_factory.mktemp("objects"), "records", "e2e", secrets.token_urlsafe(24)) as store:
-        yield store
-
-
-@pytest.fixture(scope="session")
-def postgres_stack(database_url: str, function_tmpdir: Path) -> Iterator[Stack]:
-    with running_stack("records-stack-", database_url, TMPDIR=str(function_tmpdir), **UNLIMITED) as running:
+def postgres_stack(database_url: str, function_tmpdir: Path, weed: ObjectStore) -> Iterator[Stack]:
+    """New records in PostgreSQL; those moved to the store (common.storage.move) are served from it."""
+    store = weed.settings() | {"RECORD_STORAGE": "postgres"}
+    with running_stack("records-stack-", database_url, TMPDIR=str(function_tmpdir), **UNLIMITED, **store) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def s3_stack(database_url: str, function_tmpdir: Path, object_store: ObjectStore) -> Iterator[Stack]:
+def s3_stack(database_url: str, function_tmpdir: Path, weed: ObjectStore) -> Iterator[Stack]:
     """The same stack with RECORD_STORAGE=s3, on the same database."""
-    settings = object_store.settings()
+    settings = weed.settings()
     with running_stack("records-s3-", database_url, TMPDIR=str(function_tmpdir), **UNLIMITED, **settings) as running:
         yield running
 
@@ -67,9 +61,9 @@ def stack(request: pytest.FixtureRequest, record_storage: str) -> Stack:
 def record_backend(record_storage: str, settings: Settings, engine: Engine, request: pytest.FixtureRequest) -> Backend:
     """Where `stack` keeps records' bytes, for tests that store records directly (devstack.seed)."""
     if record_storage == "s3":
-        store: ObjectStore = request.getfixturevalue("object_store")
-        return backend(store.function_settings(), engine)
-    return backend(settings, engine)
+        store: ObjectStore = request.getfixturevalue("weed")
+        return Backends(store.function_settings(), engine).writing
+    return Backends(settings, engine).writing
 
 
 @pytest.fixture(scope="session")

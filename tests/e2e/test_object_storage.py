@@ -20,7 +20,8 @@ from obstore.store import S3Store
 from sqlalchemy import Engine
 
 from common.storage import CHUNK_BYTES
-from common.storage.backend import Backend, PostgresBackend, backend
+from common.storage.backend import Backend, Backends, PostgresBackend
+from common.storage.move import move
 from common.storage.objects import PREFIX, object_key, object_store
 from devstack.objectstore import ObjectStore, running_object_store, store_ports
 from devstack.seed import create_user, seed_record
@@ -45,8 +46,8 @@ def object_exists(store: ObjectStore, record_id: uuid.UUID | str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def s3_backend(object_store: ObjectStore, engine: Engine) -> Backend:
-    return backend(object_store.function_settings(), engine)
+def s3_backend(weed: ObjectStore, engine: Engine) -> Backend:
+    return Backends(weed.function_settings(), engine).writing
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +104,48 @@ def test_a_download_s_bytes_never_pass_through_get_record(
 
 
 def test_deleting_a_record_removes_its_object(
-    s3_stack: Stack, object_store: ObjectStore, engine: Engine, s3_backend: Backend
+    s3_stack: Stack, weed: ObjectStore, engine: Engine, s3_backend: Backend
 ) -> None:
     user_id, token = create_user(engine, "s3 deleter")
     record_id = seed_record(s3_backend, user_id, os.urandom(1000))
-    assert object_exists(object_store, record_id)
+    assert object_exists(weed, record_id)
     with httpx2.Client(base_url=s3_stack.base_url, timeout=30) as gateway:
         assert gateway.delete(f"/record?id={record_id}", headers=bearer(token)).status_code == 204
         assert_problem(gateway.get(f"/record?id={record_id}&user={user_id}"), 404)
-    assert not object_exists(object_store, record_id)
+    assert not object_exists(weed, record_id)
+
+
+def test_a_record_moved_while_the_service_runs_downloads_the_same_throughout(
+    postgres_stack: Stack, s3_stack: Stack, weed: ObjectStore, engine: Engine, uploader: tuple[int, str]
+) -> None:
+    """Both stacks serve it from wherever its row says, cached or not, before, after, and back again."""
+    data = os.urandom(3 * CHUNK_BYTES + 99)
+    record_id = seed_record(PostgresBackend(engine), uploader[0], data, "moving.wav")
+    link = f"/record?id={record_id}&user={uploader[0]}"
+    stacks = (postgres_stack, s3_stack)
+
+    def downloads() -> set[tuple[int, str | None, bytes]]:
+        with httpx2.Client(timeout=30) as client:
+            answers = [client.get(f"{stack.base_url}{link}") for stack in stacks]
+            answers += [
+                client.get(f"{stack.base_url}{link}", headers={"range": "bytes=700000-700009"}) for stack in stacks
+            ]
+        return {(response.status_code, response.headers.get("etag"), response.content) for response in answers}
+
+    expected = {
+        (200, f'"{hashlib.sha256(data).hexdigest()}"', data),
+        (206, f'"{hashlib.sha256(data).hexdigest()}"', data[700_000:700_010]),
+    }
+    assert downloads() == expected
+    assert move(engine, bucket(weed), "s3", only=[record_id]).moved == 1
+    assert object_exists(weed, record_id)
+    assert downloads() == expected  # the gateways' cached slices, revalidated
+    with httpx2.Client(timeout=30) as client:  # a slice never cached: fetched from the store
+        uncached = client.get(f"{s3_stack.base_url}{link}", headers={"range": "bytes=-10"})
+    assert (uncached.status_code, uncached.content) == (206, data[-10:])
+    assert move(engine, bucket(weed), "postgres", only=[record_id]).moved == 1
+    assert not object_exists(weed, record_id)
+    assert downloads() == expected
 
 
 class StoreThatFails:
