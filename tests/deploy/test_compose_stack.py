@@ -538,3 +538,46 @@ def test_records_survive_down_and_up(stack: ComposeStack, stored: tuple[str, byt
         response = client.get(url)
     assert response.status_code == 200
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(mp3).digest()
+
+
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.48"
+WITH_THE_OBJECT_STORE = ("-f", "docker-compose.yml", "-f", "objectstore/seaweedfs.compose.yaml")
+
+
+def test_records_move_to_the_object_store_and_survive_down_and_up(
+    stack: ComposeStack, uploader: Uploader, stored: tuple[str, bytes]
+) -> None:
+    """The object store's file: new records go to SeaweedFS, old ones are moved there, all of them served."""
+    if subprocess.run(["docker", "image", "inspect", SEAWEEDFS_IMAGE], capture_output=True, check=False).returncode:
+        pytest.skip(f"{SEAWEEDFS_IMAGE} is not on this machine and no registry is reachable to pull it")
+    old_url, old_mp3 = stored
+    env = stack.directory / ".env"
+    env.write_text(env.read_text() + f"S3_ACCESS_KEY_ID=records\nS3_SECRET_ACCESS_KEY={secrets.token_hex(24)}\n")
+    stack.timed("object store up", *WITH_THE_OBJECT_STORE, "up", "--detach", "--wait")
+    with stack.client() as client:
+        created = uploader.raw(client, Wav(duration_s=2).to_bytes())
+        assert created.status_code == 201, created.text
+        new_url, new_mp3 = created.json()["url"], client.get(created.json()["url"]).content
+        assert len(new_mp3) == created.json()["size_bytes"]
+        assert client.get(old_url).content == old_mp3  # still in PostgreSQL, served beside it
+
+    def storage_of_every_record() -> set[str]:
+        query = "SELECT DISTINCT storage FROM records"
+        result = stack.compose("exec", "-T", "db", "psql", "-U", "records", "-d", "records", "-Atc", query)
+        return set(result.stdout.split())
+
+    assert storage_of_every_record() == {"postgres", "s3"}
+    # As the owner (the move updates rows), from the migration's image, on the store's network.
+    move = ("python", "-m", "common.storage.move", "--to", "s3")
+    moving = stack.timed("move to s3", *WITH_THE_OBJECT_STORE, "run", "--rm", "migrate", *move)
+    assert "0 failed" in moving.stdout + moving.stderr
+    assert storage_of_every_record() == {"s3"}
+    stack.timed("down (object store)", *WITH_THE_OBJECT_STORE, "down", "--timeout", "30")
+    # Without the gateway's cache, every download comes from the store's volume.
+    subprocess.run(["docker", "volume", "rm", f"{stack.project}_record-cache"], capture_output=True, check=True)
+    stack.timed("up --wait (object store, again)", *WITH_THE_OBJECT_STORE, "up", "--detach", "--wait")
+    with stack.client() as client:
+        for url, mp3 in ((old_url, old_mp3), (new_url, new_mp3)):
+            response = client.get(url)
+            assert response.status_code == 200
+            assert hashlib.sha256(response.content).digest() == hashlib.sha256(mp3).digest()

@@ -22,7 +22,7 @@ SET_BY_COMPOSE = {"DATABASE_URL", "DATABASE_PASSWORD"}
 CONFIGURATION_PAGE = ROOT / "docs" / "configuration.md"
 COMPOSE_DEFAULTS = {"LOG_FORMAT": "json"}
 #: Read by `make run` alone: ports and folders of local processes.
-LOCAL_ONLY = {"GATEWAY_STATUS_PORT", *(f"{name.upper()}_PORT" for name in FUNCTIONS), "STACK_DIR"}
+LOCAL_ONLY = {"GATEWAY_STATUS_PORT", *(f"{name.upper()}_PORT" for name in FUNCTIONS), "STACK_DIR", "OBJECT_STORE_DIR"}
 
 
 def configuration_table() -> dict[str, str]:
