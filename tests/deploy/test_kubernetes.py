@@ -72,9 +72,11 @@ def pod_templates(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[s
     for document in documents:
         if document["kind"] in ("Deployment", "Job"):
             yield document["metadata"]["name"], document["spec"]["template"]["spec"]
+        elif document["kind"] == "CronJob":
+            yield document["metadata"]["name"], document["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/example"])
+@pytest.mark.parametrize("target", ["base", "overlays/example", "overlays/s3"])
 def test_builds_and_validates_against_the_kubernetes_schemas(target: str, tmp_path: Path) -> None:
     documents = build(target, tmp_path)
     assert documents
@@ -143,7 +145,11 @@ def test_the_gateway_gets_every_template_value_and_reaches_every_function(overla
 
 
 def test_every_pod_is_hardened_as_in_compose(overlay: list[dict[str, Any]]) -> None:
-    for name, pod in pod_templates(overlay):
+    assert_hardened(overlay)
+
+
+def assert_hardened(documents: list[dict[str, Any]]) -> None:
+    for name, pod in pod_templates(documents):
         assert pod["automountServiceAccountToken"] is False, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
@@ -203,3 +209,39 @@ def test_only_the_ingress_controller_reaches_the_gateway_and_no_pod_its_status(o
     assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "ingress-nginx"}
     trusted = generated(overlay, "ConfigMap", "records-gateway")["data"]["TRUSTED_PROXIES"]
     assert trusted == "10.244.0.0/16"
+
+
+@pytest.fixture(scope="module")
+def s3_overlay(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return build("overlays/s3", tmp_path_factory.mktemp("kustomize-s3"))
+
+
+def test_the_s3_overlay_gives_every_function_the_store_and_its_credentials_from_a_secret(
+    s3_overlay: list[dict[str, Any]],
+) -> None:
+    config = generated(s3_overlay, "ConfigMap", "records-functions")["data"]
+    assert config["RECORD_STORAGE"] == "s3"
+    assert {"S3_ENDPOINT_URL", "S3_BUCKET", "S3_REGION"} <= set(config)
+    assert not {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"} & set(config)  # never in a ConfigMap
+    secret = generated(s3_overlay, "Secret", "records-object-store")
+    assert set(secret["data"]) == {"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"}
+    for name, pod in pod_templates(s3_overlay):
+        if name in {k8s_name(function) for function in FUNCTIONS} | {"sweeper"}:
+            [container] = pod["containers"]
+            sources = {source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source}
+            assert sources == {secret["metadata"]["name"]}, name
+    gateway = generated(s3_overlay, "ConfigMap", "records-gateway")["data"]
+    assert gateway["OBJECT_STORE_RESOLVER"].endswith(".svc.cluster.local")  # the relay finds the store
+
+
+def test_the_s3_overlay_sweeps_hourly_from_a_hardened_pod_of_the_release_s_image(
+    s3_overlay: list[dict[str, Any]],
+) -> None:
+    sweeper = one(s3_overlay, "CronJob", "sweeper")
+    assert sweeper["spec"]["concurrencyPolicy"] == "Forbid"
+    [container] = sweeper["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "common.storage.sweep"]
+    assert container["image"] == "registry.example.com/records/delete_record:1.0.0"
+    assert_hardened(s3_overlay)
+    reaching_the_store = one(s3_overlay, "NetworkPolicy", "object-store")["spec"]["podSelector"]
+    assert set(reaching_the_store["matchExpressions"][0]["values"]) == {"function", "gateway", "sweeper"}
