@@ -9,7 +9,9 @@ It starts the local stack on a throwaway database and measures:
 5. download throughput of a 50 MB record against nginx serving the same bytes from disk, and
    requests per second for a small cached record (each revalidated with get_record);
 6. GET /records with 100,000 records for one user, first page and deep, and DELETE /record;
-7. each function's start → first /healthz 200, and its idle RSS.
+7. each function's start → first /healthz 200, and its idle RSS;
+8. RECORD_STORAGE=s3 beside postgres: a second stack keeping new records in SeaweedFS, each row
+   on both (upload ÷ ffmpeg, first download of a large record, a small one cached, deletes).
 
 Beside every row, the same requests to a deliberately plain implementation of
 the task (baseline.py) in the same run; the run exits 1 when the service is

@@ -17,6 +17,7 @@ import psutil
 import bench
 from bench import beside
 from bench.contender import register_user, running_baseline
+from bench.objects import object_storage
 from bench.plan import QUICK, Plan
 from bench.report import render
 from bench.results import Results
@@ -52,11 +53,15 @@ def machine_info(database_url: str) -> dict[str, str]:
     }
 
 
+#: Every step, in the order they run.
+ALL_STEPS = {**STEPS, "object_storage": object_storage}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny inputs, a few seconds: the harness's smoke test")
     parser.add_argument("--output", type=Path, default=ROOT / "docs", help="where benchmarks.md/.json go")
-    parser.add_argument("--only", help=f"comma-separated steps to run ({','.join(STEPS)}); no report")
+    parser.add_argument("--only", help=f"comma-separated steps to run ({','.join(ALL_STEPS)}); no report")
     arguments = parser.parse_args()
     plan = QUICK if arguments.quick else Plan()
     results = Results()
@@ -91,8 +96,8 @@ def main() -> int:
                 f"user_id={user[0]}": "user_id=$USER_ID",
                 f"user={user[0]}": "user=$USER_ID",
             }
-            context = Bench(stack, database_url, user, plan, work, results, baseline)
-            for name, step in STEPS.items():
+            context = Bench(stack, database_url, user, plan, work, results, baseline, environment)
+            for name, step in ALL_STEPS.items():
                 if arguments.only and name not in arguments.only.split(","):
                     continue
                 started = time.monotonic()

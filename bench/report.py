@@ -8,9 +8,11 @@ from bench import beside
 from bench.lean import SETTLE_S
 from bench.plan import CONCURRENCY, LATENCY_CONCURRENCY, Plan
 from bench.results import Results
+from bench.steps import SMALL_RECORD_BYTES
 from bench.targets import JUDGED_UPLOAD_SECONDS, TARGETS
 
 TEMPLATE = Path(__file__).with_name("report.md.template")
+SMALL_KB = SMALL_RECORD_BYTES // 1000
 
 
 def row(*cells: object) -> str:
@@ -123,6 +125,39 @@ def download_rows(results: Results) -> list[str]:
     ]
 
 
+def object_storage_rows(results: Results) -> list[str]:
+    measured = results.object_storage
+    uploads, first = measured["upload_ratio"], measured["first_download_ratio"]
+    speeds, small, deletes = measured["first_download_mb_per_s"], measured["cached_small"], measured["delete"]
+    return [
+        row(
+            "upload ÷ ffmpeg alone",
+            uploads["postgres"],
+            uploads["s3"],
+            TARGETS["s3_upload_ratio"].status(uploads["s3"] - uploads["postgres"]),
+        ),
+        row(
+            f"first download of {measured['download_mb']} MB, MB/s (÷ nginx from disk, "
+            f"{measured['nginx_from_disk_mb_per_s']} MB/s)",
+            f"{speeds['postgres']} ({first['postgres']}×)",
+            f"{speeds['s3']} ({first['s3']}×)",
+            TARGETS["s3_first_download_ratio"].status(first["s3"]),
+        ),
+        row(
+            f"a {SMALL_KB} kB record, cached and revalidated, req/s (p99)",
+            f"{small['postgres']['requests_per_s']} ({small['postgres']['p99_ms']} ms)",
+            f"{small['s3']['requests_per_s']} ({small['s3']['p99_ms']} ms)",
+            "–",
+        ),
+        row(
+            "deletes of 1 MB records, per second (p99)",
+            f"{deletes['postgres']['per_s']} ({deletes['postgres']['p99_ms']} ms)",
+            f"{deletes['s3']['per_s']} ({deletes['s3']['p99_ms']} ms)",
+            "–",
+        ),
+    ]
+
+
 def render(results: Results, plan: Plan, quick: bool) -> str:
     owner, small = results.owner, results.download["small"]
     first, middle = (owner["list"][page]["requests_per_s"] for page in ("first page", "middle page"))
@@ -195,6 +230,10 @@ def render(results: Results, plan: Plan, quick: bool) -> str:
         ),
         "deletes": f"{delete['deletes']} records of {delete['record_mb']} MB (four chunks each)",
         "delete_rate": f"{delete['per_s']} per second, p50 {delete['p50_ms']} ms, p99 {delete['p99_ms']} ms",
+        "s3_upload_seconds": results.object_storage["upload_wav_seconds"],
+        "s3_upload_target": TARGETS["s3_upload_ratio"].wording,
+        "s3_first_download_target": TARGETS["s3_first_download_ratio"].wording,
+        "object_storage": "\n".join(object_storage_rows(results)),
         "commands": "\n".join(results.commands),
     }
     return Template(TEMPLATE.read_text()).substitute(values)

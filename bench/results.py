@@ -18,6 +18,8 @@ class Results:
     owner: dict[str, Any] = field(default_factory=dict)
     #: Per function (and the baseline): process start → first /healthz 200, and idle RSS.
     lean: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: RECORD_STORAGE=s3 beside postgres: uploads, first and cached downloads, deletes.
+    object_storage: dict[str, Any] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     #: What varies from run to run (paths, ports, the token), and the name the report shows instead.
     aliases: dict[str, str] = field(default_factory=dict)

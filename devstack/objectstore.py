@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -46,9 +47,10 @@ class ObjectStore:
     secret_access_key: str
     region: str = "us-east-1"
 
-    def function_settings(self) -> Settings:
-        """The functions' settings with this store (the rest from the environment, as theirs are)."""
+    def function_settings(self, **others: Any) -> Settings:
+        """The functions' settings with this store; `others` as given, the rest from the environment."""
         return Settings(
+            **others,
             record_storage="s3",
             s3_endpoint_url=self.endpoint_url,
             s3_bucket=self.bucket,

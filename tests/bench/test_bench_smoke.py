@@ -47,9 +47,15 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in owner["list"].values())
     assert owner["middle_page_plan"]["index"] == "ix_records_user_id_created_at_id"
     assert owner["delete"]["per_s"] > 0
+    # Both backends, each row on each: a second stack kept its records in SeaweedFS.
+    objects = raw["object_storage"]
+    assert min(objects["upload_ratio"].values()) > 0
+    assert min(objects["first_download_mb_per_s"].values()) > 0
+    assert all(objects["cached_small"][name]["errors"] == 0 for name in ("postgres", "s3"))
+    assert min(rate["per_s"] for rate in objects["delete"].values()) > 0
     report = (tmp_path / "benchmarks.md").read_text()
     headings = ("## Beside the simplest implementation", "## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.")
-    for heading in (*headings, "## 6.", "## 7.", "## Commands"):
+    for heading in (*headings, "## 6.", "## 7.", "## 8.", "## Commands"):
         assert heading in report
     # The commands are written generically: no run's token, port or temporary path.
     commands = report.split("## Commands", 1)[1]
