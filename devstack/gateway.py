@@ -45,6 +45,7 @@ def gateway_values(ports: Ports, env: Mapping[str, str]) -> dict[str, str]:
         # Unset or empty means the default, as in the image.
         **{name: env.get(name) or default for name, default in gateway_defaults().items()},
         "RECORD_CACHE_DIR": "cache/records",  # in the stack's folder, nginx's prefix
+        "OBJECT_CACHE_DIR": "cache/objects",
         "GATEWAY_LISTEN": f"127.0.0.1:{ports.gateway}",
         "GATEWAY_INNER_LISTEN": f"127.0.0.1:{ports.gateway_inner}",
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{ports.gateway_status}",
@@ -69,7 +70,7 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
         includes.unlink()
     includes.symlink_to(NGINX / "includes")
     (state_dir / "logs").mkdir(exist_ok=True)
-    return write_main_config(state_dir, writable=[state_dir / "cache" / "records"])
+    return write_main_config(state_dir, writable=[state_dir / "cache" / "records", state_dir / "cache" / "objects"])
 
 
 def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:

@@ -112,7 +112,7 @@ async def get_record(request: Request) -> Response:
     if backend.serves_by_url:
         # The gateway fetches the bytes from the store itself (nginx/templates, the object relay).
         url = backend.signed_url(query.id)
-        redirect = object_redirect(url, record.sha256, last_modified, byte_range if status == 206 else None)
+        redirect = object_redirect(url, record.sha256, last_modified)
         for sized in ("Content-Length", "Content-Range"):  # of the bytes the relay sends, not of this answer
             headers.pop(sized, None)
         return Response(headers=headers | {"X-Accel-Redirect": redirect}, media_type="audio/mpeg")
