@@ -230,6 +230,33 @@ def test_the_store_down_is_503_with_retry_after_and_nothing_half_stored(
     assert orphans_and_missing(engine, user[0], failing_store.store) == (set(), set())
 
 
+def test_the_store_killed_mid_upload_is_503_and_leaves_no_row_and_no_object(
+    fault_stack: Stack, failing_store: StoreThatFails, engine: Engine
+) -> None:
+    user = create_user(engine, "s3 store killed")
+    before = record_count(engine)
+    wav = Wav(duration_s=60).to_bytes()
+
+    def body() -> Iterator[bytes]:
+        yield wav[: len(wav) // 2]  # converting by now, its MP3 on its way to the store
+        failing_store.stop()
+        yield wav[len(wav) // 2 :]
+
+    try:
+        with httpx2.Client(base_url=fault_stack.base_url, timeout=60) as gateway:
+            response = gateway.post(
+                f"/record?user_id={user[0]}",
+                content=body(),
+                headers={**bearer(user[1]), "content-type": "audio/wav", "content-length": str(len(wav))},
+            )
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) > 0
+    finally:
+        failing_store.start()
+    assert record_count(engine) == before
+    assert orphans_and_missing(engine, user[0], failing_store.store) == (set(), set())
+
+
 def test_add_record_killed_mid_upload_leaves_no_row_and_no_object(
     fault_stack: Stack, failing_store: StoreThatFails, engine: Engine
 ) -> None:
