@@ -33,7 +33,7 @@ from common.config import get_settings
 from common.db import create_db_engine
 from common.logs import configure_logging
 from common.storage.objects import ObjectRecordWriter, object_key, object_store
-from common.storage.read import whole_record
+from common.storage.read import RecordGoneError, whole_record
 from common.storage.write import RecordWriter
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def move(engine: Engine, store: "S3Store", target: str, only: Sequence[uuid.UUID
     for record in waiting(engine, source, only):
         try:
             step(engine, store, record)
-        except NotThereAnyMoreError:
+        except (NotThereAnyMoreError, RecordGoneError):  # deleted meanwhile: its copy is gone too
             moved.skipped += 1
         except Exception:
             logger.exception("record %s stays in %s", record.id, source)

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, text
 
 from common.storage import CHUNK_BYTES
 from common.storage.backend import PostgresBackend
-from common.storage.move import move
+from common.storage.move import Waiting, move, to_s3
 from common.storage.objects import object_key, object_store
-from common.storage.read import whole_record
+from common.storage.read import RecordGoneError, whole_record
 from devstack.objectstore import ObjectStore
 from devstack.seed import create_user, seed_record
 
@@ -74,3 +74,16 @@ def test_a_copy_that_differs_is_dropped_and_the_record_stays(engine: Engine, sto
     finally:
         with engine.begin() as connection:
             connection.execute(text("DELETE FROM records WHERE id = :id"), {"id": record_id})
+
+
+def test_a_record_deleted_while_it_is_copied_leaves_no_copy(engine: Engine, store: S3Store) -> None:
+    """Listed to be moved, deleted before its turn: nothing is pointed at, and no object stays."""
+    user_id, _ = create_user(engine, "gone")
+    data = os.urandom(2 * CHUNK_BYTES)
+    record_id = seed_record(PostgresBackend(engine), user_id, data)
+    listed = Waiting(record_id, len(data), hashlib.sha256(data).digest())
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM records WHERE id = :id"), {"id": record_id})
+    with pytest.raises(RecordGoneError):
+        to_s3(engine, store, listed)
+    assert object_sha256(store, record_id) is None
