@@ -53,8 +53,14 @@ def machine_info(database_url: str) -> dict[str, str]:
     }
 
 
-#: Every step, in the order they run.
-ALL_STEPS = {**STEPS, "object_storage": object_storage}
+#: Every step, in the order they run: the object store's before the owner's, whose 100,000 listed
+#: rows claim more than MAX_TOTAL_STORAGE_GB (their bytes are left out), after which uploads get 507.
+ALL_STEPS = {
+    **{name: step for name, step in STEPS.items() if name not in ("owner", "lean")},
+    "object_storage": object_storage,
+    "owner": STEPS["owner"],
+    "lean": STEPS["lean"],
+}
 
 
 def main() -> int:
