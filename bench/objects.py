@@ -37,7 +37,11 @@ def object_storage(bench: Bench) -> None:
         results.aliases[s3.base_url] = "$S3_GATEWAY"
         s3_settings = weed.function_settings(database_url=bench.database_url)
         s3_user = register_user(s3.base_url)
-        results.aliases[s3_user[1]] = "$S3_TOKEN"
+        results.aliases |= {
+            s3_user[1]: "$S3_TOKEN",
+            f"user_id={s3_user[0]}": "user_id=$S3_USER_ID",
+            f"user={s3_user[0]}": "user=$S3_USER_ID",
+        }
         stacks = {"postgres": (bench.stack, bench.user, None), "s3": (s3, s3_user, s3_settings)}
 
         # Uploads: each WAV to both stacks and to ffmpeg alone, in turn.
