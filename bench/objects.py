@@ -8,6 +8,7 @@ downloads from it. Each row is measured on both, back to back.
 import os
 import secrets
 import statistics
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,8 +17,13 @@ from bench.contender import register_user
 from bench.steps import SMALL_RECORD_BYTES, Bench, timed_deletes, timed_floor, upload
 from bench.targets import JUDGED_UPLOAD_SECONDS
 from bench.tools import download_mb_per_s, make_wav, wrk, wrk_script
+from common.config import Settings
+from common.db import create_db_engine
+from common.storage.backend import Backends
 from devstack.background import RunningStack, start_in_background
+from devstack.gateway import proxy_nginx_config
 from devstack.objectstore import ObjectStore, running_object_store
+from devstack.processes import free_port, nginx_command, serving
 
 
 @contextmanager
@@ -68,6 +74,24 @@ def object_storage(bench: Bench) -> None:
             first[name] = [
                 download_mb_per_s(f"{stack.base_url}/record?id={record}&user={user[0]}", results) for record in records
             ]
+        # Where an s3 first download's time goes: the store alone (the presigned GET
+        # the relay makes), the same through a plain nginx proxy (the least any
+        # store → nginx → client path costs), and the relay alone (no cache in front
+        # of it, on records of its own so that nothing is cached ahead).
+        [stored] = bench.seed(s3_user[0], data, "store.wav", settings=s3_settings)
+        signed = presigned_url(s3_settings, stored)
+        results.aliases[signed] = "$PRESIGNED_URL"
+        store_alone = [download_mb_per_s(signed, results) for _ in range(plan.download_repeats)]
+        with plain_proxy(bench, weed.endpoint_url) as proxy_base:
+            proxied = signed.replace(weed.endpoint_url, proxy_base, 1)
+            results.aliases[proxied] = "$PROXIED_PRESIGNED_URL"
+            store_proxied = [download_mb_per_s(proxied, results) for _ in range(plan.download_repeats)]
+        relay = f"http://127.0.0.1:{s3.ports.gateway_relay}"
+        results.aliases[relay] = "$S3_RELAY"
+        relay_alone = [
+            download_mb_per_s(f"{relay}/record?id={record}&user={s3_user[0]}", results)
+            for record in bench.seed(s3_user[0], data, "relay.wav", count=plan.download_repeats, settings=s3_settings)
+        ]
         with bench.static_nginx("first.mp3", data) as static_base:
             download_mb_per_s(f"{static_base}/first.mp3", results)
             from_disk = statistics.median(
@@ -95,6 +119,29 @@ def object_storage(bench: Bench) -> None:
         "first_download_mb_per_s": {name: round(statistics.median(runs)) for name, runs in first.items()},
         "first_download_ratio": {name: round(statistics.median(runs) / from_disk, 3) for name, runs in first.items()},
         "first_download_runs": {name: [round(speed) for speed in runs] for name, runs in first.items()},
+        "s3_store_alone_mb_per_s": round(statistics.median(store_alone)),
+        "s3_store_alone_ratio": round(statistics.median(store_alone) / from_disk, 3),
+        "s3_store_proxied_mb_per_s": round(statistics.median(store_proxied)),
+        "s3_store_proxied_ratio": round(statistics.median(store_proxied) / from_disk, 3),
+        "s3_relay_alone_mb_per_s": round(statistics.median(relay_alone)),
+        "s3_relay_alone_ratio": round(statistics.median(relay_alone) / from_disk, 3),
         "cached_small": small,
         "delete": deletes,
     }
+
+
+def presigned_url(settings: Settings, record: uuid.UUID) -> str:
+    """The URL get_record hands the relay for `record`: a GET signed for a minute."""
+    engine = create_db_engine(settings)
+    try:
+        return Backends(settings, engine).of("s3").signed_url(record)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def plain_proxy(bench: Bench, upstream: str) -> Iterator[str]:
+    """A plain nginx proxy (no cache) in front of `upstream`; yields its base URL."""
+    prefix, port = bench.work / "nginx-proxy", free_port()
+    with serving(nginx_command(prefix, proxy_nginx_config(prefix, upstream, port)), port):
+        yield f"http://127.0.0.1:{port}"

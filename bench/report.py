@@ -144,6 +144,24 @@ def object_storage_rows(results: Results) -> list[str]:
             TARGETS["s3_first_download_ratio"].status(first["s3"]),
         ),
         row(
+            "of which: the store alone, its presigned GET with curl, MB/s (÷ nginx from disk)",
+            "–",
+            f"{measured['s3_store_alone_mb_per_s']} ({measured['s3_store_alone_ratio']}×)",
+            "–",
+        ),
+        row(
+            "of which: the store through a plain nginx proxy, no cache, MB/s (÷ nginx from disk)",
+            "–",
+            f"{measured['s3_store_proxied_mb_per_s']} ({measured['s3_store_proxied_ratio']}×)",
+            "–",
+        ),
+        row(
+            "of which: the object relay alone, first fetch (store → nginx → curl), MB/s (÷ nginx from disk)",
+            "–",
+            f"{measured['s3_relay_alone_mb_per_s']} ({measured['s3_relay_alone_ratio']}×)",
+            "–",
+        ),
+        row(
             f"a {SMALL_KB} kB record, cached and revalidated, req/s (p99)",
             f"{small['postgres']['requests_per_s']} ({small['postgres']['p99_ms']} ms)",
             f"{small['s3']['requests_per_s']} ({small['s3']['p99_ms']} ms)",

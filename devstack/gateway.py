@@ -81,6 +81,14 @@ def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:
     return write_main_config(prefix)
 
 
+def proxy_nginx_config(prefix: Path, upstream: str, port: int) -> Path:
+    """A plain nginx passing every request on to `upstream` (no cache): the benchmark's floor for one proxy hop."""
+    (prefix / "conf.d").mkdir(parents=True, exist_ok=True)
+    server = f"access_log off; server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass {upstream}; }} }}"
+    (prefix / "conf.d" / "proxy.conf").write_text(server)
+    return write_main_config(prefix)
+
+
 #: nginx's temporary folders, under TEMP_DIR in nginx.conf.template.
 TEMP_FOLDERS = ("client_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp")
 

@@ -51,6 +51,7 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     objects = raw["object_storage"]
     assert min(objects["upload_ratio"].values()) > 0
     assert min(objects["first_download_mb_per_s"].values()) > 0
+    assert min(objects[f"s3_{part}_mb_per_s"] for part in ("store_alone", "store_proxied", "relay_alone")) > 0
     assert all(objects["cached_small"][name]["errors"] == 0 for name in ("postgres", "s3"))
     assert min(rate["per_s"] for rate in objects["delete"].values()) > 0
     report = (tmp_path / "benchmarks.md").read_text()
@@ -62,3 +63,4 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}", commands)
     assert "127.0.0.1:" not in commands
     assert "/tmp/" not in commands
+    assert "X-Amz-Signature" not in commands  # the presigned URL is named, not written
