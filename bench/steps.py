@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from sqlalchemy import text
 
 from bench.contender import Baseline, baseline_command, register_user
 from bench.lean import second_copy, start_and_idle
@@ -34,13 +35,14 @@ from bench.tools import (
 )
 from common.config import Settings
 from common.db import create_db_engine
+from common.security import hash_token
 from common.storage.backend import Backends
 from devstack.background import RunningStack
 from devstack.gateway import static_nginx_config
 from devstack.processes import free_port, nginx_command, serving
 from devstack.seed import seed_listed, seed_record
 from devstack.topology import ROOT
-from functions.list_records.store import newest_records, page_query
+from functions.list_records.store import owners_pages_on, pages_query
 
 REGISTER_BODY = '{"name":"bench"}'
 
@@ -337,6 +339,17 @@ def small_downloads(bench: Bench) -> dict[str, Any]:
 
 # ---- 6. The owner's view: list and delete ----
 
+
+def records_scan(node: dict[str, Any]) -> dict[str, Any] | None:
+    """The plan's node that reads `records` (the page's scan), depth first."""
+    if node.get("Relation Name") == "records":
+        return node
+    for child in node.get("Plans", []):
+        if (found := records_scan(child)) is not None:
+            return found
+    return None
+
+
 #: The page the benchmark asks for (list_records' default).
 PAGE_SIZE = 20
 
@@ -351,15 +364,13 @@ def owner(bench: Bench) -> None:
     try:
         seed_listed(engine, user[0], plan.listed_records)
         # The product's own page query, from the middle of the list: its plan, and its cursor.
+        digest = hash_token(user[1])
         with engine.connect() as connection:
-            first_half, _ = newest_records(connection, user[0], plan.listed_records // 2, None)
-        middle = first_half[-1].position
-        statement, values = page_query(user[0], PAGE_SIZE, middle)
-        page = statement.compile(dialect=engine.dialect)
-        with engine.connect() as connection:
-            explained = connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {page}", page.construct_params(values)
-            )
+            [first_half] = owners_pages_on(connection, [(digest, plan.listed_records // 2, None)])
+            assert first_half is not None
+            middle = first_half.records[-1].position
+            statement, values = pages_query([(digest, PAGE_SIZE, middle)])
+            explained = connection.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}"), values)
             plan_json = explained.scalar_one()[0]
     finally:
         engine.dispose()
@@ -385,9 +396,8 @@ def owner(bench: Bench) -> None:
     for name, url in plain_pages.items():
         wrk(url, 1, plain_script, results)
         listing[name] = wrk(url, plan.load_seconds, plain_script, results)
-    scan = plan_json["Plan"]
-    while scan.get("Plans") and "Index" not in scan["Node Type"]:
-        scan = scan["Plans"][0]
+    scan = records_scan(plan_json["Plan"])
+    assert scan is not None, "the page's plan reads records"
     results.owner = {
         "records": plan.listed_records,
         "list": listing,

@@ -5,27 +5,29 @@ records. Each page is one indexed query (see store.py), and `next` is an
 opaque cursor for the page after it, or null on the last page.
 """
 
+import typing
 import uuid
 from datetime import datetime
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from typing_extensions import TypedDict  # pydantic reads TypedDicts from typing only on 3.12+
 
-from common.auth import bearer_digest
+from common.auth import bearer_digest, unauthorized
+from common.batches import Batcher
 from common.config import Settings
-from common.db import run_in_pool
 from common.links import links_base, record_url
 from common.payloads import validate_query
 from common.problems import Problem
-from common.web import create_app, engine_of, settings_of
+from common.web import AppState, create_app, settings_of, state_of
 
 from .cursor import InvalidCursorError, Position
-from .store import owners_page
+from .store import OwnersPage, PageRequest, owners_pages
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -57,6 +59,22 @@ class RecordsPage(TypedDict):
 _PAGE_JSON = TypeAdapter(RecordsPage)
 
 
+#: Concurrent page requests are answered together, like register's registrations.
+MAX_BATCH = 64
+
+
+class PagesState(typing.TypedDict):  # typing's, as AppState's
+    pages: Batcher[PageRequest, OwnersPage | None]
+
+
+class ListState(AppState, PagesState):
+    """list_records' lifespan state: the common one and its batcher."""
+
+
+def page_batcher(_settings: Settings, engine: Engine) -> PagesState:
+    return {"pages": Batcher(lambda requests: owners_pages(engine, requests), MAX_BATCH)}
+
+
 def parse_cursor(cursor: str | None) -> Position | None:
     if cursor is None:
         return None
@@ -71,12 +89,14 @@ def parse_cursor(cursor: str | None) -> Position | None:
 
 
 async def list_records(request: Request) -> Response:
-    engine, settings = engine_of(request), settings_of(request)
+    settings = settings_of(request)
     digest = bearer_digest(request)
     query = validate_query(ListQuery, request)
     after = parse_cursor(query.cursor)
     base = links_base(request, settings)
-    found = await run_in_pool(engine, owners_page, digest, query.limit, after)
+    found = await state_of(request, ListState)["pages"].submit((digest, query.limit, after))
+    if found is None:
+        raise unauthorized()
     following = found.records[-1].position.encode() if found.more else None
     page: RecordsPage = {
         "user_id": found.user_id,
@@ -105,7 +125,7 @@ routes = [Route("/records", list_records, methods=["GET"])]
 
 def build(settings: Settings | None = None) -> Starlette:
     # Reads only, each a statement of its own.
-    return create_app("list_records", routes, settings, autocommit=True)
+    return create_app("list_records", routes, settings, state=page_batcher, autocommit=True)
 
 
 app = build()

@@ -1,19 +1,22 @@
-"""One page of a user's records, newest first: one index range scan, at any depth.
+"""Pages of users' records, newest first: one statement for every page asked for at once.
 
-`ix_records_user_id_created_at_id` (migration 0004) holds exactly this order,
-so PostgreSQL reads `limit + 1` index entries from the cursor's position on
-(the extra one says whether another page follows) and nothing else.
+The pages requested together (list_records batches them, as register does
+its registrations) are answered by one statement on one connection: each
+token's owner through `ix_users_token_sha256`, and that owner's page as one
+range scan of `ix_records_user_id_created_at_id` (migration 0004), which holds
+exactly this order. PostgreSQL reads `limit + 1` index entries from the
+cursor's position on (the extra one says whether another page follows) and
+nothing else, at any depth.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
-from sqlalchemy import Connection, Engine, Select, bindparam, select, tuple_
-from sqlmodel import col
-
-from common.auth import owner_or_refuse
-from common.models import Record
+from sqlalchemy import Connection, Engine, TextClause, text
 
 from .cursor import Position
 
@@ -38,49 +41,57 @@ class OwnersPage:
     more: bool
 
 
-PageQuery = Select[uuid.UUID, str, float, int, datetime]
-_COLUMNS = (
-    col(Record.id),
-    col(Record.original_name),
-    col(Record.duration_s),
-    col(Record.size_bytes),
-    col(Record.created_at),
-)
-_NEWEST_FIRST = (col(Record.created_at).desc(), col(Record.id).desc())
-# Built once, each with its parameters bound per page: a statement object SQLAlchemy
-# has already compiled and keyed costs a fraction of one assembled per request.
-_FIRST_PAGE: PageQuery = (
-    select(*_COLUMNS)  # type: ignore[assignment]  # created_at is NOT NULL
-    .where(col(Record.user_id) == bindparam("user_id"))
-    .order_by(*_NEWEST_FIRST)
-    .limit(bindparam("rows"))
-)
-# A row comparison: the index serves it as the start of the scan.
-_PAGE_AFTER = _FIRST_PAGE.where(
-    tuple_(col(Record.created_at), col(Record.id)) < tuple_(bindparam("created_at"), bindparam("record_id"))
-)
+#: A page asked for: the SHA-256 of the caller's token, how many records, and the position they follow.
+PageRequest = tuple[bytes, int, Position | None]
+
+# The requests arrive as parallel arrays, numbered by WITH ORDINALITY. A first
+# page starts after (infinity, the greatest UUID), so that every page is the
+# same row comparison, which the index serves as the start of its scan. A token
+# nobody holds has no row; an owner with no records (further) has one of nulls.
+_PAGES = text("""
+SELECT asked.n, users.id, page.id, page.original_name, page.duration_s, page.size_bytes, page.created_at
+FROM unnest(
+    CAST(:digests AS bytea[]), CAST(:rows AS integer[]),
+    CAST(:after_created_at AS timestamptz[]), CAST(:after_id AS uuid[])
+) WITH ORDINALITY AS asked (digest, rows, after_created_at, after_id, n)
+JOIN users ON users.token_sha256 = asked.digest
+LEFT JOIN LATERAL (
+    SELECT records.id, records.original_name, records.duration_s, records.size_bytes, records.created_at
+    FROM records
+    WHERE records.user_id = users.id
+      AND (records.created_at, records.id) < (
+          COALESCE(asked.after_created_at, 'infinity'),
+          COALESCE(asked.after_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+      )
+    ORDER BY records.created_at DESC, records.id DESC
+    LIMIT asked.rows
+) AS page ON true
+ORDER BY asked.n, page.created_at DESC, page.id DESC
+""")
 
 
-def page_query(user_id: int, limit: int, after: Position | None) -> tuple[PageQuery, dict[str, object]]:
-    """A page's one query and its values: `limit + 1` rows (the extra says whether more follow) from past `after`."""
-    values: dict[str, object] = {"user_id": user_id, "rows": limit + 1}
-    if after is None:
-        return _FIRST_PAGE, values
-    return _PAGE_AFTER, values | {"created_at": after.created_at, "record_id": after.record_id}
+def pages_query(requests: Sequence[PageRequest]) -> tuple[TextClause, dict[str, object]]:
+    """The one statement for `requests`, and its values: `limit + 1` rows each (the extra says whether more follow)."""
+    return _PAGES, {
+        "digests": [digest for digest, _, _ in requests],
+        "rows": [limit + 1 for _, limit, _ in requests],
+        "after_created_at": [after and after.created_at for _, _, after in requests],
+        "after_id": [after and after.record_id for _, _, after in requests],
+    }
 
 
-def newest_records(
-    connection: Connection, user_id: int, limit: int, after: Position | None
-) -> tuple[list[ListedRecord], bool]:
-    """Up to `limit` of the user's records, newest first, from past `after`; and whether more follow."""
-    rows = connection.execute(*page_query(user_id, limit, after)).all()
-    records = [ListedRecord(*row) for row in rows[:limit]]
-    return records, len(rows) > limit
+def owners_pages_on(connection: Connection, requests: Sequence[PageRequest]) -> list[OwnersPage | None]:
+    """Each request's page, in order, or None where no user holds the token."""
+    found: dict[int, OwnersPage] = {}
+    for number, group in groupby(connection.execute(*pages_query(requests)), key=itemgetter(0)):
+        rows = list(group)
+        limit = requests[number - 1][1]
+        records = [ListedRecord(*row[2:]) for row in rows if row[2] is not None]
+        found[number] = OwnersPage(rows[0][1], records[:limit], len(records) > limit)
+    return [found.get(number) for number in range(1, len(requests) + 1)]
 
 
-def owners_page(engine: Engine, digest: bytes, limit: int, after: Position | None) -> OwnersPage:
-    """The page of the user whose token has `digest` (401 for none): both lookups on one connection, in one
-    hop to a worker thread, which costs more here than either query (docs/performance.md)."""
+def owners_pages(engine: Engine, requests: list[PageRequest]) -> list[OwnersPage | None]:
+    """`owners_pages_on` a connection of its own: one hop to a worker thread, one round trip, for the whole batch."""
     with engine.connect() as connection:
-        user_id = owner_or_refuse(connection, digest)
-        return OwnersPage(user_id, *newest_records(connection, user_id, limit, after))
+        return owners_pages_on(connection, requests)

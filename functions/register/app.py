@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.batches import Batcher
 from common.config import Settings
 from common.models import UserBase
 from common.payloads import read_json, validate
 from common.security import hash_token, new_access_token
 from common.web import AppState, create_app, state_of
 
-from .batches import Batcher
 from .store import NewUser, insert_users
 
 logger = logging.getLogger("records.register")

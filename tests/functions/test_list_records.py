@@ -13,9 +13,11 @@ from starlette.testclient import TestClient
 
 from common.config import Settings
 from common.models import Record
+from common.security import hash_token
 from devstack.seed import create_user, seed_record
 from functions.list_records.app import DEFAULT_LIMIT, MAX_LIMIT
 from functions.list_records.cursor import Position
+from functions.list_records.store import owners_pages
 from tests.support.auth import bearer
 from tests.support.functions import build_function, build_without_database
 from tests.support.problems import assert_problem
@@ -126,6 +128,62 @@ def test_paging_skips_and_repeats_nothing_while_records_come_and_go(
     assert set(ids) <= set(before) | set(added)
     positions = [(record["created_at"], record["record_id"]) for record in listed]
     assert positions == sorted(positions, reverse=True)
+
+
+def test_pages_asked_together_are_each_the_askers_own(engine: Engine, owner: tuple[int, str]) -> None:
+    """One statement answers a batch: each request its owner's page, in order, whatever the others asked."""
+    other, empty = create_user(engine, "another lister"), create_user(engine, "nothing yet")
+    mine, theirs = seed(engine, owner[0], 5), seed(engine, other[0], 3)
+    newest_first = list(reversed(mine))
+    [first] = owners_pages(engine, [(hash_token(owner[1]), 2, None)])
+    assert first is not None
+    pages = owners_pages(
+        engine,
+        [
+            (hash_token(owner[1]), 2, None),
+            (hash_token(str(uuid.uuid4())), 20, None),
+            (hash_token(other[1]), 20, None),
+            (hash_token(owner[1]), 2, first.records[-1].position),
+            (hash_token(empty[1]), 20, None),
+            (hash_token(owner[1]), 20, first.records[-1].position),
+        ],
+    )
+    summary = [
+        None if page is None else (page.user_id, [r.record_id for r in page.records], page.more) for page in pages
+    ]
+    assert summary == [
+        (owner[0], newest_first[:2], True),
+        None,
+        (other[0], list(reversed(theirs)), False),
+        (owner[0], newest_first[2:4], True),
+        (empty[0], [], False),
+        (owner[0], newest_first[2:], False),
+    ]
+
+
+def test_concurrent_requests_each_get_their_own_answer(client: TestClient, engine: Engine) -> None:
+    users = [create_user(engine, f"concurrent {n}") for n in range(4)]
+    seeded = {user_id: seed(engine, user_id, n + 1) for n, (user_id, _) in enumerate(users)}
+    tokens = [token for _, token in users] + [str(uuid.uuid4())]  # the last is nobody's
+    asked = tokens * 4
+    answers: list[tuple[int, object] | None] = [None] * len(asked)
+    start = threading.Barrier(len(asked))
+
+    def ask(index: int) -> None:
+        start.wait()
+        response = client.get("/records", headers=bearer(asked[index]))
+        answers[index] = (response.status_code, response.json().get("user_id"))
+
+    threads = [threading.Thread(target=ask, args=(index,)) for index in range(len(asked))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = [(200, user_id) for user_id, _ in users] + [(401, None)]
+    assert answers == expected * 4
+    for user_id, token in users:
+        listed = client.get("/records", headers=bearer(token)).json()["records"]
+        assert [record["record_id"] for record in listed] == [str(record_id) for record_id in reversed(seeded[user_id])]
 
 
 @pytest.mark.parametrize(

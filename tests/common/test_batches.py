@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from functions.register.batches import Batcher
+from common.batches import Batcher
 
 
 class Recorder:

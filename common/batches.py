@@ -1,10 +1,10 @@
-"""Group commit: the registrations that arrive together are written together.
+"""Requests that arrive together, answered together: register's inserts, list_records' pages.
 
-Every write leaves the event loop for a worker thread and waits for a commit.
-On this kind of machine the thread hand-off alone cost about 250 µs of CPU, a
-third of a registration (docs/performance.md). Requests that arrive while a
-write is in flight wait for the next one, which takes all of them: one hand-off,
-one statement, one commit. Alone, a request is written at once, as before.
+Every database call leaves the event loop for a worker thread. On this kind of
+machine the thread hand-off alone cost about 250 µs of CPU, a third of a
+registration and more than a page's query (docs/performance.md). Requests that
+arrive while a batch is in flight wait for the next one, which takes all of
+them: one hand-off, one statement. Alone, a request goes at once.
 """
 
 import asyncio
