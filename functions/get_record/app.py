@@ -13,9 +13,11 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, PositiveInt
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,13 +25,13 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.batches import Batcher
 from common.config import Settings
-from common.db import run_in_pool
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record, problem_response
 from common.storage.read import RecordGoneError, stream_bytes
-from common.web import backends_of, create_app, engine_of
+from common.web import AppState, backends_of, create_app, engine_of, state_of
 
 from .headers import (
     ByteRange,
@@ -43,9 +45,25 @@ from .headers import (
 )
 from .metrics import BYTES_SERVED, DOWNLOADS
 from .relay import object_redirect
-from .store import find_record
+from .store import Link, StoredRecord, find_records
 
 logger = logging.getLogger("records.get_record")
+
+
+#: Concurrent lookups (the gateway revalidates every cached download) go together, as register's inserts do.
+MAX_BATCH = 64
+
+
+class LookupsState(TypedDict):
+    lookups: Batcher[Link, StoredRecord | None]
+
+
+class GetState(AppState, LookupsState):
+    """get_record's lifespan state: the common one and its batcher."""
+
+
+def lookup_batcher(_settings: Settings, engine: Engine) -> LookupsState:
+    return {"lookups": Batcher(lambda links: find_records(engine, links), MAX_BATCH)}
 
 
 class RecordQuery(BaseModel):
@@ -63,8 +81,7 @@ async def get_record(request: Request) -> Response:
     query, canonical = parse_query(request)
     if request.url.query != canonical:
         return RedirectResponse(f"/record?{canonical}", status_code=308)
-    engine = engine_of(request)
-    record = await run_in_pool(engine, find_record, query.id, query.user)
+    record = await state_of(request, GetState)["lookups"].submit((query.id, query.user))
     if record is None:
         raise no_such_record()
 
@@ -116,7 +133,7 @@ async def get_record(request: Request) -> Response:
         for sized in ("Content-Length", "Content-Range"):  # of the bytes the relay sends, not of this answer
             headers.pop(sized, None)
         return Response(headers=headers | {"X-Accel-Redirect": redirect}, media_type="audio/mpeg")
-    body = counted(stream_bytes(engine, query.id, byte_range.start, byte_range.end))
+    body = counted(stream_bytes(engine_of(request), query.id, byte_range.start, byte_range.end))
     return StreamingResponse(body, status_code=status, headers=headers, media_type="audio/mpeg")
 
 
@@ -151,7 +168,13 @@ routes = [Route("/record", get_record, methods=["GET"])]
 def build(settings: Settings | None = None) -> Starlette:
     # Reads only, each a statement of its own.
     return create_app(
-        "get_record", routes, settings, autocommit=True, check_host=False, middleware=[Middleware(CutShortWhenGone)]
+        "get_record",
+        routes,
+        settings,
+        state=lookup_batcher,
+        autocommit=True,
+        check_host=False,
+        middleware=[Middleware(CutShortWhenGone)],
     )
 
 

@@ -1,13 +1,10 @@
-"""What get_record reads besides the bytes: a record's description, if its owner asks."""
+"""What get_record reads besides the bytes: records' descriptions, if their owners ask, a batch at a time."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, select
-from sqlmodel import col
-
-from common.models import Record
+from sqlalchemy import Engine, text
 
 
 @dataclass(frozen=True)
@@ -20,19 +17,26 @@ class StoredRecord:
     storage: str
 
 
-# Built once; executed on a plain connection, not an ORM session: a download's
-# one lookup is on every cached download's path (the gateway revalidates each).
-_FIND = select(
-    col(Record.size_bytes), col(Record.sha256), col(Record.original_name), col(Record.created_at), col(Record.storage)
-).where(col(Record.id) == bindparam("record_id"), col(Record.user_id) == bindparam("user_id"))
+#: A link's two parts: the record's id and its owner's.
+Link = tuple[uuid.UUID, int]
+
+# A download's one lookup is on every cached download's path (the gateway
+# revalidates each), so the lookups asked for together go as one statement:
+# the links as arrays, numbered by WITH ORDINALITY, each record by its primary
+# key and kept only if the link's user owns it.
+_FIND = text("""
+SELECT asked.n, records.size_bytes, records.sha256, records.original_name, records.created_at, records.storage
+FROM unnest(CAST(:ids AS uuid[]), CAST(:users AS bigint[])) WITH ORDINALITY AS asked (id, user_id, n)
+JOIN records ON records.id = asked.id AND records.user_id = asked.user_id
+""")
 
 
-def find_record(engine: Engine, record_id: uuid.UUID, user_id: int) -> StoredRecord | None:
-    """The record if it exists *and* belongs to `user_id`; None tells neither apart."""
+def find_records(engine: Engine, links: list[Link]) -> list[StoredRecord | None]:
+    """Each link's record if it exists *and* belongs to the link's user, in order; None tells neither apart."""
+    values = {"ids": [record_id for record_id, _ in links], "users": [user_id for _, user_id in links]}
     with engine.connect() as connection:
-        row = connection.execute(_FIND, {"record_id": record_id, "user_id": user_id}).first()
-    if row is None:
-        return None
-    size_bytes, sha256, original_name, created_at, storage = row
-    assert created_at is not None  # NOT NULL; the model types it optional for inserts
-    return StoredRecord(size_bytes, bytes(sha256), original_name, created_at, storage)
+        found = {
+            number: StoredRecord(size_bytes, bytes(sha256), original_name, created_at, storage)
+            for number, size_bytes, sha256, original_name, created_at, storage in connection.execute(_FIND, values)
+        }
+    return [found.get(number) for number in range(1, len(links) + 1)]

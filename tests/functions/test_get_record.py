@@ -15,6 +15,7 @@ from common.models import User
 from common.security import hash_token, new_access_token
 from common.storage import CHUNK_BYTES
 from devstack.seed import seed_record
+from functions.get_record.store import find_records
 from tests.support.functions import build_function
 from tests.support.problems import assert_problem
 
@@ -152,6 +153,32 @@ def test_unknown_id_and_another_users_id_are_the_same_404(
     bodies = [assert_problem(response, 404) for response in (unknown, not_theirs, no_such_user)]
     assert bodies[0] == bodies[1] == bodies[2]
     assert client.head(f"/record?id={uuid.uuid4()}&user={uploader[0]}").status_code == 404
+
+
+def test_links_looked_up_together_are_each_answered_as_alone(engine: Engine, uploader: tuple[int, str]) -> None:
+    """One statement answers a batch of lookups: each link its own record, in order, or None."""
+    mine = [seed_record(engine, uploader[0], data, "batch.wav") for data in (b"first", b"second")]
+    with Session(engine) as session:
+        other = User(name="another owner", token_sha256=hash_token(new_access_token()))
+        session.add(other)
+        session.commit()
+        assert other.id is not None
+        other_id = other.id
+    found = find_records(
+        engine,
+        [
+            (mine[1], uploader[0]),
+            (uuid.uuid4(), uploader[0]),
+            (mine[0], other_id),
+            (mine[0], uploader[0]),
+            (mine[1], uploader[0]),
+        ],
+    )
+    sizes = [None if record is None else record.size_bytes for record in found]
+    assert sizes == [len(b"second"), None, None, len(b"first"), len(b"second")]
+    assert found[3] is not None
+    assert found[3].sha256 == hashlib.sha256(b"first").digest()
+    assert found[3].storage == "postgres"
 
 
 @pytest.mark.parametrize(
