@@ -63,7 +63,8 @@ _PAGE_JSON = TypeAdapter(RecordsPage)
 MAX_BATCH = 64
 
 
-class PagesState(typing.TypedDict):  # typing's, as AppState's
+# typing's TypedDict, as AppState is: ListState below cannot mix it with typing_extensions'.
+class PagesState(typing.TypedDict):
     pages: Batcher[PageRequest, OwnersPage | None]
 
 
