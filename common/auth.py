@@ -108,18 +108,13 @@ def bearer_digest(request: Request) -> bytes:
     return hash_token(token)
 
 
-def owner_or_refuse(connection: Connection, digest: bytes) -> int:
-    """The id of the user whose token has `digest`; 401 otherwise. On the caller's connection,
-    so that a function may look the owner up and act in one hop to a worker thread."""
-    user_id = owner_of_digest(connection, digest)
+def owner_by_digest(engine: Engine, digest: bytes) -> int:
+    """The id of the user whose token has `digest`; 401 otherwise."""
+    with engine.connect() as connection:
+        user_id = owner_of_digest(connection, digest)
     if user_id is None:
         raise unauthorized()
     return user_id
-
-
-def owner_by_digest(engine: Engine, digest: bytes) -> int:
-    with engine.connect() as connection:
-        return owner_or_refuse(connection, digest)
 
 
 async def token_owner(request: Request, engine: Engine) -> int:
