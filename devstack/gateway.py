@@ -75,17 +75,18 @@ def render_nginx(state_dir: Path, values: Mapping[str, str]) -> Path:
 
 def static_nginx_config(prefix: Path, root: Path, port: int) -> Path:
     """A plain nginx serving the files under `root` on `port`: the benchmark's floor for downloads."""
-    (prefix / "conf.d").mkdir(parents=True, exist_ok=True)
-    server = f"access_log off; server {{ listen 127.0.0.1:{port}; root {root}; }}"
-    (prefix / "conf.d" / "static.conf").write_text(server)
-    return write_main_config(prefix)
+    return plain_nginx_config(prefix, f"server {{ listen 127.0.0.1:{port}; root {root}; }}")
 
 
 def proxy_nginx_config(prefix: Path, upstream: str, port: int) -> Path:
     """A plain nginx passing every request on to `upstream` (no cache): the benchmark's floor for one proxy hop."""
+    return plain_nginx_config(prefix, f"server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass {upstream}; }} }}")
+
+
+def plain_nginx_config(prefix: Path, server: str) -> Path:
+    """`prefix`/nginx.conf serving that one `server` block, without an access log."""
     (prefix / "conf.d").mkdir(parents=True, exist_ok=True)
-    server = f"access_log off; server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass {upstream}; }} }}"
-    (prefix / "conf.d" / "proxy.conf").write_text(server)
+    (prefix / "conf.d" / "plain.conf").write_text(f"access_log off; {server}")
     return write_main_config(prefix)
 
 
