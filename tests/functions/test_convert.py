@@ -80,6 +80,21 @@ def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
     return asyncio.run(run())
 
 
+def test_the_mp3_comes_in_ffmpegs_buffers_not_frame_by_frame() -> None:
+    """Each write into the pipe wakes this process; a frame is ~600 bytes, ffmpeg's buffer 32 KiB."""
+
+    async def run() -> Collected:
+        mp3 = Collected()
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, mp3) as conversion:
+            await conversion.write(Wav(duration_s=10, sample_rate=44_100, channels=2).samples())
+            await conversion.finish()
+        return mp3
+
+    mp3 = asyncio.run(run())
+    assert len(mp3.data) > 200_000
+    assert mp3.pieces <= len(mp3.data) // 16_384 + 1
+
+
 def test_frame_header_agrees_with_ffprobe() -> None:
     for wav in (Wav(sample_rate=44_100, channels=2), Wav(sample_rate=8_000, channels=1)):
         fmt = WavFormat("pcm", wav.channels, wav.sample_rate, 16, wav.channels * 2, 44, None)
