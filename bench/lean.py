@@ -1,5 +1,6 @@
 """What a function costs to start and to keep: process start → first /healthz 200, and idle RSS."""
 
+import statistics
 import subprocess
 import time
 from collections.abc import Mapping
@@ -35,6 +36,16 @@ def start_and_idle(command: list[str], env: Mapping[str, str], port: int, cwd: s
         process.terminate()
         process.wait(timeout=30)
     return {"start_s": round(start_s, 3), "idle_rss_mb": round(rss / 2**20, 1)}
+
+
+def median_start(starts: int, command: list[str], env: Mapping[str, str], port: int, cwd: str) -> dict[str, Any]:
+    """`start_and_idle` `starts` times: each figure's median (as other rows are medians), and every start's time."""
+    runs = [start_and_idle(command, env, port, cwd) for _ in range(starts)]
+    return {
+        "start_s": statistics.median(run["start_s"] for run in runs),
+        "idle_rss_mb": statistics.median(run["idle_rss_mb"] for run in runs),
+        "starts_s": [run["start_s"] for run in runs],
+    }
 
 
 def second_copy(running: psutil.Process) -> tuple[list[str], dict[str, str], int, str]:

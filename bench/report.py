@@ -232,6 +232,7 @@ def render(results: Results, plan: Plan, quick: bool) -> str:
         "listed": f"{owner['records']:,}",
         "listed_half": f"{owner['records'] // 2:,}",
         "settle": SETTLE_S,
+        "starts": plan.starts,
         "middle_plan": f"{scan['node']} on `{scan['index']}`, {scan['execution_ms']:.2f} ms",
         "middle_target": TARGETS["middle_page_ratio"].wording,
         "listing": "\n".join(

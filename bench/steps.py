@@ -17,7 +17,7 @@ import httpx2
 from sqlalchemy import text
 
 from bench.contender import Baseline, baseline_command, register_user
-from bench.lean import second_copy, start_and_idle
+from bench.lean import median_start, second_copy
 from bench.memory import RssWatch
 from bench.plan import LATENCY_CONCURRENCY, Plan
 from bench.results import Results
@@ -439,10 +439,11 @@ def timed_deletes(base_url: str, user: tuple[int, str], record_ids: list[uuid.UU
 def lean(bench: Bench) -> None:
     """Each function started afresh beside the stack, as the stack runs it, and the baseline alike."""
     for name, running in bench.stack.function_processes().items():
-        bench.results.lean[name] = start_and_idle(*second_copy(running))
+        bench.results.lean[name] = median_start(bench.plan.starts, *second_copy(running))
     port = free_port()
     command = baseline_command(port)
-    bench.results.lean["baseline"] = start_and_idle(command, bench.baseline.environment, port, str(ROOT))
+    baseline = median_start(bench.plan.starts, command, bench.baseline.environment, port, str(ROOT))
+    bench.results.lean["baseline"] = baseline
 
 
 #: Steps 1 to 7; bench.objects adds the eighth.
