@@ -81,7 +81,11 @@ def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
 
 
 def test_the_mp3_comes_in_ffmpegs_buffers_not_frame_by_frame() -> None:
-    """Each write into the pipe wakes this process; a frame is ~600 bytes, ffmpeg's buffer 32 KiB."""
+    """Each write into the pipe wakes this process; a frame is 627 bytes, ffmpeg's buffer 32 KiB.
+
+    Frame by frame, 10 s came in ~380 pieces; in buffers, ~8. The bound leaves
+    room for a buffer split by a full pipe.
+    """
 
     async def run() -> Collected:
         mp3 = Collected()
@@ -92,7 +96,7 @@ def test_the_mp3_comes_in_ffmpegs_buffers_not_frame_by_frame() -> None:
 
     mp3 = asyncio.run(run())
     assert len(mp3.data) > 200_000
-    assert mp3.pieces <= len(mp3.data) // 16_384 + 1
+    assert mp3.pieces <= len(mp3.data) // 8_192 + 1
 
 
 def test_frame_header_agrees_with_ffprobe() -> None:
