@@ -37,7 +37,7 @@ from common.config import Settings
 from common.db import create_db_engine
 from common.security import hash_token
 from common.storage.backend import Backends
-from devstack.background import RunningStack
+from devstack.background import RunningStack, ffmpeg_children
 from devstack.gateway import static_nginx_config
 from devstack.processes import free_port, nginx_command, serving
 from devstack.seed import seed_listed, seed_record
@@ -243,7 +243,7 @@ def busy(bench: Bench) -> None:
     for uploader in uploaders:
         uploader.start()
     deadline = time.monotonic() + 30
-    while sum(child.name() == "ffmpeg" for child in add_record.children()) < 2 and time.monotonic() < deadline:
+    while len(ffmpeg_children(add_record)) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     runs = []
     for _ in range(plan.load_runs):

@@ -64,6 +64,18 @@ class RunningStack:
         return self.process.wait(timeout=timeout_s)
 
 
+def ffmpeg_children(process: psutil.Process) -> list[psutil.Process]:
+    """The ffmpeg processes `process` runs now; one that exits while they are listed is left out."""
+    found = []
+    for child in process.children():
+        try:
+            if child.name() == "ffmpeg":
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def start_in_background(state_dir: Path, env: Mapping[str, str]) -> RunningStack:
     """Run the stack on free loopback ports, logging to `state_dir`/stack.log, and wait until it is ready.
 

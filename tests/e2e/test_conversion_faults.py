@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from devstack.background import ffmpeg_children
 from tests.support.audio import Wav
-from tests.support.stacks import Function, ffmpeg_children, serve_function, wait_for
+from tests.support.stacks import Function, serve_function, wait_for
 
 TIMEOUT_S = 2
 

@@ -8,10 +8,11 @@ import httpx2
 import pytest
 from sqlalchemy import Engine
 
+from devstack.background import ffmpeg_children
 from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import record_count
 from tests.support.problems import assert_problem
-from tests.support.stacks import Stack, client, ffmpeg_children, wait_for
+from tests.support.stacks import Stack, client, wait_for
 
 # Bytes are touched here: every test runs on a stack of each backend.
 pytestmark = pytest.mark.every_backend

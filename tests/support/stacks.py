@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-import psutil
 import pytest
 
 from devstack.background import RunningStack, start_in_background
@@ -107,7 +106,3 @@ def wait_for(condition: Callable[[], object], timeout_s: float = 15) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-def ffmpeg_children(process: psutil.Process) -> list[psutil.Process]:
-    return [child for child in process.children() if child.name() == "ffmpeg"]
