@@ -53,9 +53,12 @@ class RunningStack:
         """Each function's uvicorn process (not the shell honcho starts it through), by name."""
         found = {}
         for child in psutil.Process(self.process.pid).children(recursive=True):
-            app = child.environ().get("UVICORN_APP", "")
-            if child.name() == "uvicorn" and app.endswith(".app:app"):  # not the shell honcho runs it in
-                found[app.removesuffix(".app:app")] = child
+            try:
+                app = child.environ().get("UVICORN_APP", "")
+                if child.name() == "uvicorn" and app.endswith(".app:app"):  # not the shell honcho runs it in
+                    found[app.removesuffix(".app:app")] = child
+            except psutil.NoSuchProcess:  # an ffmpeg of add_record's, gone since the listing
+                pass
         return found
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
