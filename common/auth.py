@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from common.db import run_in_pool
+from common.links import MAX_USER_ID
 from common.models import User
 from common.problems import Problem
 from common.security import hash_token, token_matches
@@ -49,13 +50,13 @@ def unauthorized() -> Problem:
     )
 
 
-#: Digits in the largest id a bigint holds (2**63 - 1); longer ones are refused before int() reads them.
-_MAX_ID_DIGITS = len(str(2**63 - 1))
+#: Digits in the largest id a bigint holds; longer ones are refused before int() reads them.
+_MAX_ID_DIGITS = len(str(MAX_USER_ID))
 
 
 def parse_user_id(value: str) -> int:
     digits = value.lstrip("0")
-    if not value.isascii() or not value.isdigit() or len(digits) > _MAX_ID_DIGITS or not 0 < int(value) < 2**63:
+    if not value.isascii() or not value.isdigit() or len(digits) > _MAX_ID_DIGITS or not 0 < int(value) <= MAX_USER_ID:
         raise Problem(
             422,
             "user_id must be a positive integer.",

@@ -1,11 +1,19 @@
 """The download link of a record, as every function that gives one out builds it."""
 
 import uuid
+from typing import Annotated
 
+from pydantic import Field
 from starlette.requests import Request
 
 from common.config import Settings
 from common.problems import Problem
+
+#: The largest id `users.id`, a bigint, can hold.
+MAX_USER_ID = 2**63 - 1
+#: A link's `user`: a larger number names no user, and in a lookup's bigint array it would fail the
+#: whole batch of lookups it went with.
+LinkUser = Annotated[int, Field(gt=0, le=MAX_USER_ID)]
 
 
 def links_base(request: Request, settings: Settings) -> str:

@@ -16,7 +16,7 @@ import logging
 import uuid
 
 import anyio.to_thread
-from pydantic import BaseModel, PositiveInt
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +25,7 @@ from starlette.routing import Route
 from common.auth import token_owner
 from common.config import Settings
 from common.db import run_in_pool
+from common.links import LinkUser
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record
@@ -38,7 +39,7 @@ logger = logging.getLogger("records.delete_record")
 
 class DeleteQuery(BaseModel):
     id: uuid.UUID
-    user: PositiveInt | None = None
+    user: LinkUser | None = None
 
 
 async def delete_record(request: Request) -> Response:

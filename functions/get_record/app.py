@@ -16,7 +16,7 @@ from contextlib import aclosing
 from typing import TypedDict
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, PositiveInt
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.batches import Batcher
 from common.config import Settings
+from common.links import LinkUser
 from common.logs import record_ref
 from common.payloads import validate_query
 from common.problems import no_such_record, problem_response
@@ -68,7 +69,7 @@ def lookup_batcher(_settings: Settings, engine: Engine) -> LookupsState:
 
 class RecordQuery(BaseModel):
     id: uuid.UUID
-    user: PositiveInt
+    user: LinkUser
 
 
 def parse_query(request: Request) -> tuple[RecordQuery, str]:

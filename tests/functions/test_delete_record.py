@@ -118,8 +118,9 @@ def test_a_token_in_the_url_is_refused(client: TestClient, engine: Engine, owner
         (f"id={uuid.uuid4()}&id={uuid.uuid4()}", "id"),
         (f"id={uuid.uuid4()}&user=0", "user"),
         (f"id={uuid.uuid4()}&user=x", "user"),
+        (f"id={uuid.uuid4()}&user={2**63}", "user"),
     ],
-    ids=["missing", "malformed", "twice", "user-zero", "user-text"],
+    ids=["missing", "malformed", "twice", "user-zero", "user-text", "user-past-bigint"],
 )
 def test_invalid_parameters_are_422_naming_them(
     client: TestClient, owner: tuple[int, str], query: str, field: str

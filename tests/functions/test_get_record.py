@@ -191,8 +191,9 @@ def test_links_looked_up_together_are_each_answered_as_alone(engine: Engine, upl
         (f"?id={uuid.uuid4()}&user=abc", "user"),
         (f"?id={uuid.uuid4()}&user=0", "user"),
         (f"?id={uuid.uuid4()}&user=-3", "user"),
+        (f"?id={uuid.uuid4()}&user={2**63}", "user"),
     ],
-    ids=["nothing", "no-id", "no-user", "bad-id", "bad-user", "zero-user", "negative-user"],
+    ids=["nothing", "no-id", "no-user", "bad-id", "bad-user", "zero-user", "negative-user", "past-bigint-user"],
 )
 def test_missing_or_malformed_parameters_are_422_naming_them(client: TestClient, query: str, field: str) -> None:
     body = assert_problem(client.get(f"/record{query}"), 422)
