@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import psutil
+
+from devstack.background import ffmpeg_children
 
 
 class RssWatch:
@@ -21,12 +24,9 @@ class RssWatch:
         while self._running:
             for name, process in self.processes.items():
                 self.peak[name] = max(self.peak[name], process.memory_info().rss)
-                for child in process.children():
-                    try:
-                        if child.name() == "ffmpeg":
-                            self.ffmpeg_peak = max(self.ffmpeg_peak, child.memory_info().rss)
-                    except psutil.NoSuchProcess:
-                        pass
+                for ffmpeg in ffmpeg_children(process):
+                    with contextlib.suppress(psutil.NoSuchProcess):  # it finished since the listing
+                        self.ffmpeg_peak = max(self.ffmpeg_peak, ffmpeg.memory_info().rss)
             time.sleep(0.01)
 
     def __enter__(self) -> RssWatch:
