@@ -17,6 +17,7 @@ import psutil
 import bench
 from bench import beside
 from bench.contender import register_user, running_baseline
+from bench.links import real_links
 from bench.objects import object_storage
 from bench.plan import QUICK, Plan
 from bench.report import render
@@ -58,6 +59,7 @@ def machine_info(database_url: str) -> dict[str, str]:
 ALL_STEPS = {
     **{name: step for name, step in STEPS.items() if name not in ("owner", "lean")},
     "object_storage": object_storage,
+    "real_links": real_links,
     "owner": STEPS["owner"],
     "lean": STEPS["lean"],
 }

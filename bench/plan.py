@@ -10,6 +10,26 @@ LATENCY_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
+class Crowd:
+    """People uploading at once, each from an address of their own, over an uplink of `rate` (curl's
+    --limit-rate: 512K is 512 KiB/s; None: loopback's own speed)."""
+
+    name: str
+    users: int
+    wav_seconds: int
+    rate: str | None
+
+
+#: Issue 31's rows: a 4 Mbit/s uplink, a 16 Mbit/s one, a 1 Mbit/s mobile one, and no limit (CPU-bound).
+CROWDS = (
+    Crowd("a", 32, 60, "512K"),
+    Crowd("b", 8, 300, "2M"),
+    Crowd("c", 128, 30, "128K"),
+    Crowd("d", 16, 300, None),
+)
+
+
+@dataclass(frozen=True)
 class Plan:
     upload_seconds: tuple[int, ...] = (10, 60, 300)
     pairs: int = 5
@@ -23,6 +43,7 @@ class Plan:
     deletes: int = 400
     #: Starts of each function, timed; the median is reported.
     starts: int = 3
+    crowds: tuple[Crowd, ...] = CROWDS
 
 
 QUICK = Plan(
@@ -37,4 +58,5 @@ QUICK = Plan(
     listed_records=200,
     deletes=10,
     starts=1,
+    crowds=(Crowd("a", 4, 2, "512K"), Crowd("d", 2, 2, None)),
 )

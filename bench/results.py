@@ -20,6 +20,8 @@ class Results:
     lean: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: RECORD_STORAGE=s3 beside postgres: uploads, first and cached downloads, deletes.
     object_storage: dict[str, Any] = field(default_factory=dict)
+    #: Crowds uploading at once over links of a given speed, the service and the baseline (bench.links).
+    real_links: list[dict[str, Any]] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     #: What varies from run to run (paths, ports, the token), and the name the report shows instead.
     aliases: dict[str, str] = field(default_factory=dict)

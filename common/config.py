@@ -23,6 +23,40 @@ def available_cpus() -> int:
     return count if quota == "max" else max(1, min(count, math.ceil(int(quota) / int(period))))
 
 
+#: add_record's own memory beside its uploads: the process idles at about 75 MB,
+#: keeps about 10 MB more after heavy use (the allocator's high-water mark), and
+#: the rest is headroom (docs/scaling.md, "What an upload costs").
+ADD_RECORD_BASE_MB = 160
+#: What one converting upload costs, measured by `make bench` ("real links"):
+#: ffmpeg's private memory (about 10 MB: its libraries' relocated pages, lame's
+#: buffers) and the function's share (the request's buffers, a batch of MP3 on its
+#: way to the spool, its pipe and socket buffers, bounded in common.serving and
+#: convert.py). The issue's ceiling is 16 MB; this is the measured cost with a margin.
+UPLOAD_MEMORY_MB = 14
+#: Where no memory limit is set (`make run`): the limit compose and Kubernetes give add_record.
+DEFAULT_ADD_RECORD_MEMORY_MB = 2048
+#: A cgroup v1 "limit" this large means none.
+_UNLIMITED_BYTES = 2**60
+
+
+def memory_limit_mb() -> int:
+    """The memory this process may use: its cgroup's limit (v2, else v1), or DEFAULT_ADD_RECORD_MEMORY_MB."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and int(limit) < _UNLIMITED_BYTES:
+            return int(limit) // 2**20
+        break
+    return DEFAULT_ADD_RECORD_MEMORY_MB
+
+
+def conversions_fitting(memory_mb: int) -> int:
+    """How many uploads add_record converts at once within `memory_mb`: what is left after its own, per upload."""
+    return max(1, (memory_mb - ADD_RECORD_BASE_MB) // UPLOAD_MEMORY_MB)
+
+
 class Settings(BaseSettings):
     """Every knob the functions read. Names map to upper-case environment variables.
 
@@ -54,13 +88,21 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=256, ge=1, le=4096)
     max_duration_s: int = Field(default=3600, ge=1)
     mp3_bitrate: str = "192k"
-    max_concurrent_conversions: int = Field(default_factory=available_cpus, ge=1, le=256)
+    #: Uploads converting at once, per process: bounded by memory, not cores, since a converting
+    #: upload uses CPU only while its bytes arrive. Past it, 503 at once.
+    max_concurrent_conversions: int = Field(
+        default_factory=lambda: conversions_fitting(memory_limit_mb()), ge=1, le=10_000
+    )
+    #: One user's uploads beyond MAX_CONVERSIONS_PER_USER wait behind their own, this many at most, this long.
     conversion_queue_wait_s: float = Field(default=30.0, ge=0, le=55)  # under nginx's proxy_send_timeout (60 s)
     conversion_queue_length: int = Field(default=32, ge=0, le=10_000)
     max_conversions_per_user: int = Field(default=2, ge=1, le=256)
     upload_idle_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    #: The sender's pace, over the time spent waiting for its bytes (not the time its bytes waited for ffmpeg).
     min_upload_kib_s: float = Field(default=16.0, ge=0)
-    conversion_timeout_s: float = Field(default=600.0, gt=0)
+    #: How long ffmpeg may go without taking the upload's bytes, or take to finish after the last one.
+    #: Under nginx's proxy_read_timeout (60 s): the answer must come before the gateway gives up.
+    conversion_timeout_s: float = Field(default=50.0, gt=0, le=55)
     user_quota_mb: int = Field(default=1024, ge=1)
     #: Every user's records together; past it, uploads get 507 (registrations are free, quotas alone bound nothing).
     max_total_storage_gb: float = Field(default=100.0, gt=0)

@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol, with the two bounds it lacks on a request's head.
+"""uvicorn's HTTP protocol, with the two bounds it lacks on a request's head, and one on its receive buffer.
 
 uvicorn waits for a half-sent request forever and takes headers of any size
 (httptools has no limit), so anyone who reaches a function's own port could
@@ -9,6 +9,8 @@ bounds them on the functions' ports too. The Dockerfile's CMD names it:
 """
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -21,6 +23,12 @@ MAX_HEAD_BYTES = 64 * 1024
 #: connection closes: closed at once, the unread bytes would make the kernel reset it,
 #: and the client could lose the answer (nginx's lingering close).
 LINGER_S = 1.0
+#: Each connection's receive buffer in the kernel, fixed (the kernel doubles it for its
+#: bookkeeping). Left to autotuning it grows up to tcp_rmem's maximum (32 MB on some
+#: machines) on a fast link, and an upload whose converter is behind keeps it full:
+#: memory that counts against the function's limit, per upload. 256 KiB still fills
+#: ffmpeg's pipe faster than ffmpeg drains it.
+RECEIVE_BUFFER_BYTES = 256 * 1024
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -37,6 +45,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        connection = transport.get_extra_info("socket")
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
         super().connection_made(transport)
         self._start_head()
 

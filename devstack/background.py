@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def ffmpeg_children(process: psutil.Process) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return found
+
+
+def proportional_memory(process: psutil.Process) -> int:
+    """Bytes `process` and its ffmpeg children take, the pages they share split among them (PSS).
+
+    The sum is what a container's memory limit counts of them, but for the kernel's
+    own (socket and pipe buffers) and the page cache.
+    """
+    total = int(process.memory_full_info().pss)
+    for child in ffmpeg_children(process):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += int(child.memory_full_info().pss)
+    return total
 
 
 def start_in_background(state_dir: Path, env: Mapping[str, str]) -> RunningStack:

@@ -1,26 +1,44 @@
-"""The event loop's side of a Writer (either backend's): bytes handed over as they come, written in a worker thread.
+"""The event loop's side of a Writer (either backend's): the MP3 spooled while it is made, stored at the commit.
 
-A batch is written while the next one gathers, so the producer (ffmpeg's
-output) rarely waits for the database; two batches at most are in memory.
+An upload over a slow link takes minutes, and one process converts a hundred
+at once; were each MP3 streamed to its backend as it is made, each would hold
+a database connection (a transaction) or an object store's part buffers
+(5 MB each) for all that time. So the MP3 goes to a file of its own instead:
+unnamed (O_TMPFILE), so nobody else can open it and it is gone with the upload
+however that ends, SIGKILL included. Its batches are written by a worker
+thread while the next one gathers. At the commit the whole file goes to the
+backend's Writer and the row goes in, in one hop to a worker thread that
+holds a connection only for that (common.db.run_in_pool).
+
+The spool is in the temporary folder (TMPDIR): on disk, since it holds up to
+MAX_DURATION_S of MP3 per upload (86 MB at an hour, 192 kb/s).
 """
 
 import asyncio
 import contextlib
+import tempfile
+from typing import IO
 
 import anyio.to_thread
+from sqlalchemy import Engine
 
+from common.db import run_in_pool
 from common.models import Record
 from common.storage.backend import Writer
 
-#: Bytes handed to the worker thread at a time: a few chunks per COPY.
-BATCH_BYTES = 1024 * 1024
+#: Bytes handed to the worker thread at a time: two such batches at most are in memory per upload.
+BATCH_BYTES = 256 * 1024
+#: Read back from the spool at a time, at the commit.
+READ_BYTES = 1024 * 1024
 
 
 class StreamedWrite:
-    """`write` as the bytes come, then `commit` (or nothing: `close` leaves no row and no chunk)."""
+    """`write` as the bytes come, then `commit` (or nothing: `close` leaves no row, no bytes, no file)."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, engine: Engine) -> None:
         self._writer = writer
+        self._engine = engine
+        self._spool: IO[bytes] | None = None
         self._pending = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._committed = False
@@ -33,26 +51,40 @@ class StreamedWrite:
     async def commit(self, record: Record, quota_bytes: int | None) -> None:
         await self._settled()
         rest, self._pending = bytes(self._pending), bytearray()
-        await anyio.to_thread.run_sync(self._finish, rest, record, quota_bytes)
+        await run_in_pool(self._engine, lambda _engine: self._finish(rest, record, quota_bytes))
         self._committed = True
 
     async def close(self) -> None:
-        """Roll back what was not committed; waits for a batch still being written."""
-        if self._committed:  # the commit gave the connection back already
-            return
+        """Roll back what was not committed and drop the spool; waits for a batch still being written."""
         with contextlib.suppress(Exception):  # its error, if any, has been raised to the caller already
             await self._settled()
-        await anyio.to_thread.run_sync(self._writer.close)
+        await anyio.to_thread.run_sync(self._close)
 
     def _finish(self, rest: bytes, record: Record, quota_bytes: int | None) -> None:
-        """The last bytes and the row, in one hop to a worker thread: on every upload's path to its answer."""
+        """The spool, the last bytes and the row, in one hop to a worker thread: on the path to the answer."""
+        if self._spool is not None:
+            self._spool.seek(0)
+            while piece := self._spool.read(READ_BYTES):
+                self._writer.append(piece)
         self._writer.append(rest)
         self._writer.commit(record, quota_bytes)
+
+    def _close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        if not self._committed:  # the commit gave the connection back already
+            self._writer.close()
+
+    def _append_to_spool(self, batch: bytes) -> None:
+        if self._spool is None:
+            # Open until `_close`: the file lives as long as the upload, across many hops.
+            self._spool = tempfile.TemporaryFile(prefix="mp3-")  # noqa: SIM115
+        self._spool.write(batch)
 
     async def _hand_over(self) -> None:
         await self._settled()
         batch, self._pending = bytes(self._pending), bytearray()
-        self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(self._writer.append, batch))
+        self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(self._append_to_spool, batch))
 
     async def _settled(self) -> None:
         if self._in_flight is not None:

@@ -1,14 +1,20 @@
 """Who may hold a converter, and for how long.
 
-A process has a few conversion slots (one ffmpeg each). Only an authenticated
-upload asks for one. It waits its turn in a bounded queue, at most
-CONVERSION_QUEUE_WAIT_S; a full queue or a long wait is a 503 with
-Retry-After. One user holds at most MAX_CONVERSIONS_PER_USER slots; their
-other uploads wait behind their own share, in a queue of their own, so a
-burst from one user queues behind itself and never fills the queue others
-wait in. Once converting, the upload must keep moving (`paced`): a read that waits
-longer than UPLOAD_IDLE_TIMEOUT_S, or an average below MIN_UPLOAD_KIB_S after
-the first UPLOAD_IDLE_TIMEOUT_S, frees the slot with a 408.
+A converting upload uses CPU only while its bytes arrive: over a 4 Mbit/s
+link ffmpeg idles 99% of the time. So a process converts as many uploads at
+once as its memory holds (MAX_CONCURRENT_CONVERSIONS, derived from its limit
+in common.config), not as many as it has cores; past that, 503 with
+Retry-After at once, before more of the body is read. The CPU they need is
+shared by the kernel: ffmpeg runs niced (convert.py), and when the bytes
+arriving outrun it, its full pipe stops this process reading the upload, and
+TCP slows the sender.
+
+One user converts at most MAX_CONVERSIONS_PER_USER at once; their other
+uploads wait behind their own share, in a queue of their own
+(CONVERSION_QUEUE_LENGTH, 429 past it; CONVERSION_QUEUE_WAIT_S, 503), holding
+nothing but their connection. Once converting, the upload must keep moving
+(`paced`): a read that waits longer than UPLOAD_IDLE_TIMEOUT_S, or a sender
+slower than MIN_UPLOAD_KIB_S, frees the converter with a 408.
 
 Before authentication nothing is held but a form's file that comes before its
 credentials; all such prefixes together fit in UNAUTHENTICATED_HOLD_MB (`Held`),
@@ -24,24 +30,17 @@ from contextlib import asynccontextmanager
 from common.config import Settings
 from common.problems import Problem, retry_later
 
-from .metrics import (
-    CONVERSION_SECONDS,
-    CONVERSIONS_IN_FLIGHT,
-    QUEUE_CAPACITY,
-    QUEUE_LENGTH,
-    QUEUE_WAIT,
-)
+from .metrics import CONVERSION_CAPACITY, CONVERSION_SECONDS, CONVERSIONS_IN_FLIGHT, USER_QUEUE_WAIT
 
 
 class Admission:
-    """One process's conversion slots, its queue for them, and each user's share."""
+    """One process's converters, and each user's share of them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.slots = asyncio.Semaphore(settings.max_concurrent_conversions)
-        QUEUE_CAPACITY.set(settings.conversion_queue_length)
-        #: Uploads holding their user's share and waiting for a slot: at most a share per user.
-        self.waiting = 0
+        #: Uploads converting now; at most settings.max_concurrent_conversions.
+        self.converting = 0
+        CONVERSION_CAPACITY.set(settings.max_concurrent_conversions)
         self._shares: dict[int, asyncio.Semaphore] = {}
         self._uploads_of = Counter[int]()  # holding or waiting for their user's share
         self._behind_own_share = Counter[int]()
@@ -49,42 +48,32 @@ class Admission:
 
     @asynccontextmanager
     async def slot(self, user_id: int) -> AsyncIterator[None]:
-        """A conversion slot for `user_id`, once the user's share and a free slot allow.
-
-        Two queues, both bounded by CONVERSION_QUEUE_LENGTH: the user's own, behind
-        their share (429 past it), and the process's, which only uploads holding
-        their user's share enter (503 past it). All waiting together lasts at most
-        CONVERSION_QUEUE_WAIT_S (503).
-        """
+        """A converter for `user_id`, once the user's share allows and the process has room (503 at once if not)."""
         share = self._shares.setdefault(user_id, asyncio.Semaphore(self.settings.max_conversions_per_user))
         self._uploads_of[user_id] += 1
-        waiting_since = time.monotonic()
         try:
+            await self._take_share(share, user_id)
             try:
-                async with asyncio.timeout(self.settings.conversion_queue_wait_s):
-                    await self._take_share(share, user_id)
-                    try:
-                        await self._take_slot()
-                    except BaseException:
-                        share.release()
-                        raise
-            except TimeoutError:
-                raise retry_later("Every converter is busy; try again shortly.") from None
+                self._take_converter()
+                CONVERSIONS_IN_FLIGHT.inc()
+                converting_since = time.monotonic()
+                try:
+                    yield
+                finally:
+                    CONVERSION_SECONDS.observe(time.monotonic() - converting_since)
+                    CONVERSIONS_IN_FLIGHT.dec()
+                    self.converting -= 1
             finally:
-                QUEUE_WAIT.observe(time.monotonic() - waiting_since)
-            CONVERSIONS_IN_FLIGHT.inc()
-            converting_since = time.monotonic()
-            try:
-                yield
-            finally:
-                CONVERSION_SECONDS.observe(time.monotonic() - converting_since)
-                CONVERSIONS_IN_FLIGHT.dec()
-                self.slots.release()
                 share.release()
         finally:
             self._uploads_of[user_id] -= 1
             if not self._uploads_of[user_id]:
                 del self._uploads_of[user_id], self._shares[user_id]
+
+    def _take_converter(self) -> None:
+        if self.converting >= self.settings.max_concurrent_conversions:
+            raise retry_later("Every converter is busy; try again shortly.")
+        self.converting += 1
 
     async def _take_share(self, share: asyncio.Semaphore, user_id: int) -> None:
         if not share.locked():
@@ -95,34 +84,31 @@ class Admission:
                 "Your earlier uploads fill your place in the queue; send this one once they are done.", 429
             )
         self._behind_own_share[user_id] += 1
+        waiting_since = time.monotonic()
         try:
-            await share.acquire()
+            async with asyncio.timeout(self.settings.conversion_queue_wait_s):
+                await share.acquire()
+        except TimeoutError:
+            raise retry_later("Your earlier uploads are still converting; send this one once they are done.") from None
         finally:
+            USER_QUEUE_WAIT.observe(time.monotonic() - waiting_since)
             self._behind_own_share[user_id] -= 1
             if not self._behind_own_share[user_id]:
                 del self._behind_own_share[user_id]
 
-    async def _take_slot(self) -> None:
-        if not self.slots.locked():
-            await self.slots.acquire()
-            return
-        if self.waiting >= self.settings.conversion_queue_length:
-            raise retry_later("Every converter is busy and the queue is full; try again shortly.")
-        self.waiting += 1
-        QUEUE_LENGTH.inc()
-        try:
-            await self.slots.acquire()
-        finally:
-            self.waiting -= 1
-            QUEUE_LENGTH.dec()
-
     async def paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """`chunks` of the upload, as long as they keep coming; 408 when they stall or crawl."""
+        """`chunks` of the upload, as long as they keep coming; 408 when they stall or crawl.
+
+        The pace counts only the time spent waiting for the sender: while
+        ffmpeg is behind, the next chunk waits in buffers, and that wait is
+        this process's, not the sender's.
+        """
         idle_s = self.settings.upload_idle_timeout_s
         floor = self.settings.min_upload_kib_s * 1024
-        started = time.monotonic()
+        waited = 0.0
         received = 0
         while True:
+            asked = time.monotonic()
             try:
                 async with asyncio.timeout(idle_s):
                     chunk = await anext(chunks)
@@ -130,9 +116,9 @@ class Admission:
                 return
             except TimeoutError:
                 raise stalled(f"no data arrived for {idle_s:g} s") from None
+            waited += time.monotonic() - asked
             received += len(chunk)
-            elapsed = time.monotonic() - started
-            if elapsed > idle_s and received < floor * elapsed:
+            if waited > idle_s and received < floor * waited:
                 raise stalled(f"it arrived at under {self.settings.min_upload_kib_s:g} KiB/s")
             yield chunk
 

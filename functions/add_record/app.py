@@ -2,11 +2,11 @@
 
 The upload streams through three stages without ever being held whole:
 request body → WavReader (validates the header, counts the audio) → ffmpeg's
-stdin; ffmpeg's stdout → the record's bytes (common.storage.backend: a
-transaction opened for the upload, or a multipart upload to the object store).
-The record's row goes in once ffmpeg has succeeded, and commits last. Any
-failure on the way kills ffmpeg and rolls back or aborts what was written:
-nothing is left behind.
+stdin; ffmpeg's stdout → a spool file of the upload's own
+(common.storage.streaming). Once ffmpeg has succeeded, the MP3 goes to the
+record store and the row goes in, in one transaction (or one object, then the
+row). Any failure on the way kills ffmpeg and drops the spool: nothing is left
+behind.
 """
 
 import asyncio
@@ -122,11 +122,17 @@ class Upload:
             self.credentials.token = event.value
 
     async def run(self, events: AsyncIterator[Event]) -> Record:
-        """Convert, authenticate and store; the timeout bounds the conversion, not the commit."""
-        stored = StreamedWrite(backends_of(self.request).writing.writer(self.record_id))
+        """Convert, authenticate and store.
+
+        No clock bounds the whole: a slow but honest upload takes as long as its
+        size and pace allow (`Admission.paced`), and ffmpeg as long as it keeps up
+        (CONVERSION_TIMEOUT_S, in convert.py).
+        """
+        engine = engine_of(self.request)
+        writer = backends_of(self.request).writing.writer(self.record_id)
+        stored = StreamedWrite(writer, engine)
         try:
-            async with asyncio.timeout(self.settings.conversion_timeout_s):
-                wav, mp3 = await self.convert(events, stored.write)
+            wav, mp3 = await self.convert(events, stored.write)
             # The converter is free again; what is left of the form must still come soon, and be small.
             await self.rest_of_form(events)
             record = self.describe(wav, mp3)
@@ -210,7 +216,8 @@ class Upload:
         assert self.user_id is not None
         await stack.enter_async_context(self.admission.slot(self.user_id))
         arguments = ffmpeg_arguments(wav, self.settings.mp3_bitrate)
-        return await stack.enter_async_context(converting(arguments, self.settings.max_mp3_bytes, sink))
+        timeout_s = self.settings.conversion_timeout_s
+        return await stack.enter_async_context(converting(arguments, self.settings.max_mp3_bytes, sink, timeout_s))
 
     def describe(self, wav: WavFormat, mp3: Mp3) -> Record:
         assert self.user_id is not None
@@ -279,7 +286,7 @@ async def convert_and_store(request: Request) -> Response:
             raise retry_later("The conversion was interrupted; try again.") from None
         raise Problem(422, "The WAV could not be decoded; it may be truncated or corrupt.") from None
     except TimeoutError:
-        logger.warning("conversion timed out after %s s", settings.conversion_timeout_s)
+        logger.warning("ffmpeg made no progress for %s s", settings.conversion_timeout_s)
         raise retry_later("The conversion took too long; try again later.") from None
     except StoreUnavailableError as exc:
         logger.warning("the record store failed: %s", exc)

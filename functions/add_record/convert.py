@@ -131,13 +131,18 @@ class Mp3:
 
 
 @contextlib.asynccontextmanager
-async def converting(arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) -> AsyncIterator["Conversion"]:
+async def converting(
+    arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink, stall_timeout_s: float
+) -> AsyncIterator["Conversion"]:
     """Start ffmpeg, its MP3 to `sink`; on leaving, however that happens, it is killed if still running and reaped.
 
     An MP3 that grows past `max_mp3_bytes` stops the conversion (Mp3TooLargeError),
-    and so does a sink that fails (its error is the conversion's).
+    and so does a sink that fails (its error is the conversion's). ffmpeg must
+    take each write, and finish after the last, within `stall_timeout_s`
+    (TimeoutError): an upload may take as long as its sender's pace allows,
+    but a wedged ffmpeg is not waited for.
     """
-    conversion = await Conversion.start(arguments, max_mp3_bytes, sink)
+    conversion = await Conversion.start(arguments, max_mp3_bytes, sink, stall_timeout_s)
     try:
         yield conversion
     finally:
@@ -147,9 +152,12 @@ async def converting(arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) ->
 class Conversion:
     """A running ffmpeg: `write` WAV bytes, then `finish` for the MP3. Use through `converting`."""
 
-    def __init__(self, process: asyncio.subprocess.Process, max_mp3_bytes: int, sink: Mp3Sink) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, max_mp3_bytes: int, sink: Mp3Sink, stall_timeout_s: float
+    ) -> None:
         self._process = process
         self._max_mp3_bytes = max_mp3_bytes
+        self._stall_timeout_s = stall_timeout_s
         self._sink = sink
         self._digest = hashlib.sha256()
         self._size = 0
@@ -158,7 +166,9 @@ class Conversion:
         self._readers = asyncio.gather(self._collect_stdout(), self._collect_stderr())
 
     @classmethod
-    async def start(cls, arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink) -> "Conversion":
+    async def start(
+        cls, arguments: list[str], max_mp3_bytes: int, sink: Mp3Sink, stall_timeout_s: float
+    ) -> "Conversion":
         process = await asyncio.create_subprocess_exec(
             *arguments,
             stdin=asyncio.subprocess.PIPE,
@@ -175,7 +185,7 @@ class Conversion:
         if pipe is not None:
             with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size when not root
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process, max_mp3_bytes, sink)
+        return cls(process, max_mp3_bytes, sink, stall_timeout_s)
 
     @property
     def pid(self) -> int:
@@ -211,23 +221,25 @@ class Conversion:
         return ConversionError(returncode, self._stderr.decode(errors="replace"))
 
     async def write(self, data: bytes) -> None:
-        """Hand `data` to ffmpeg, waiting while its pipe is full."""
+        """Hand `data` to ffmpeg, waiting while its pipe is full (at most the stall timeout)."""
         assert self._process.stdin is not None
         try:
             self._process.stdin.write(data)
-            await self._process.stdin.drain()
+            async with asyncio.timeout(self._stall_timeout_s):
+                await self._process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             raise await self._failure() from None
 
     async def finish(self) -> Mp3:
-        """Close ffmpeg's input and wait for the rest of the MP3 and its exit."""
+        """Close ffmpeg's input and wait for the rest of the MP3 and its exit (at most the stall timeout)."""
         assert self._process.stdin is not None
         self._process.stdin.close()
-        # If ffmpeg already exited the pipe is broken; its return code tells how it went.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            await self._process.stdin.wait_closed()
-        returncode = await self._process.wait()
-        await self._readers
+        async with asyncio.timeout(self._stall_timeout_s):
+            # If ffmpeg already exited the pipe is broken; its return code tells how it went.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await self._process.stdin.wait_closed()
+            returncode = await self._process.wait()
+            await self._readers
         if returncode != 0 or self._size == 0 or self._size > self._max_mp3_bytes:
             raise await self._failure()
         return Mp3(self._size, self._digest.digest(), read_frame_header(self._head))

@@ -5,17 +5,18 @@ from prometheus_client import Counter, Gauge, Histogram
 from common.metrics import PREFIX
 
 CONVERSIONS_IN_FLIGHT = Gauge(f"{PREFIX}_conversions_in_flight", "Uploads holding a converter (an ffmpeg).")
-QUEUE_LENGTH = Gauge(f"{PREFIX}_conversion_queue_length", "Authenticated uploads waiting for a converter.")
-QUEUE_CAPACITY = Gauge(f"{PREFIX}_conversion_queue_capacity", "How many may wait (CONVERSION_QUEUE_LENGTH).")
-QUEUE_WAIT = Histogram(
-    f"{PREFIX}_conversion_queue_wait_seconds",
-    "How long uploads waited for a converter, whether they got one or not.",
+CONVERSION_CAPACITY = Gauge(
+    f"{PREFIX}_conversions_capacity", "How many uploads may convert at once (MAX_CONCURRENT_CONVERSIONS)."
+)
+USER_QUEUE_WAIT = Histogram(
+    f"{PREFIX}_user_queue_wait_seconds",
+    "How long uploads waited behind their own user's converters, whether they got one or not.",
     buckets=[0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
 )
 CONVERSION_SECONDS = Histogram(
     f"{PREFIX}_conversion_seconds",
     "How long an upload held its converter: receiving and converting, until ffmpeg finished.",
-    buckets=[0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    buckets=[0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
 )
 AUDIO_SECONDS = Counter(f"{PREFIX}_audio_seconds_converted_total", "Seconds of audio stored as MP3.")
 WAV_BYTES_IN = Counter(f"{PREFIX}_wav_bytes_received_total", "Bytes of WAV files received.")

@@ -14,7 +14,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from common.config import Settings
+from common.config import (
+    ADD_RECORD_BASE_MB,
+    DEFAULT_ADD_RECORD_MEMORY_MB,
+    UPLOAD_MEMORY_MB,
+    Settings,
+    conversions_fitting,
+)
 from common.web import HEALTH_PATH
 from devstack.gateway import gateway_defaults
 from devstack.topology import FUNCTIONS, ROOT, function_command
@@ -172,6 +178,22 @@ def test_add_record_is_sized_like_compose_s(overlay: list[dict[str, Any]]) -> No
     memory = re.search(r"mem_limit: \$\{ADD_RECORD_MEMORY:-(\d+)g\}", compose)[1]  # type: ignore[index]
     [container] = one(overlay, "Deployment", "add-record")["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["limits"] == {"cpu": cpus, "memory": f"{memory}Gi"}
+
+
+def test_add_record_converts_as_many_uploads_as_its_memory_holds(overlay: list[dict[str, Any]]) -> None:
+    """The bound derives from the limit, and the limit is the one `make run` assumes (bench: 128 on one process)."""
+    [container] = one(overlay, "Deployment", "add-record")["spec"]["template"]["spec"]["containers"]
+    limit_mb = int(container["resources"]["limits"]["memory"].removesuffix("Gi")) * 1024
+    assert limit_mb == DEFAULT_ADD_RECORD_MEMORY_MB
+    bound = conversions_fitting(limit_mb)
+    assert bound >= 128
+    assert ADD_RECORD_BASE_MB + bound * UPLOAD_MEMORY_MB <= limit_mb
+    [spool] = [
+        volume
+        for volume in one(overlay, "Deployment", "add-record")["spec"]["template"]["spec"]["volumes"]
+        if volume["name"] == "tmp"
+    ]
+    assert not spool["emptyDir"].get("medium")  # on disk: the MP3s waiting to be stored are not in the limit
 
 
 def test_only_functions_and_the_migration_reach_postgresql(overlay: list[dict[str, Any]]) -> None:

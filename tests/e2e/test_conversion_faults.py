@@ -1,13 +1,12 @@
 """add_record under faults, served alone by uvicorn: ffmpeg killed or hung, a client gone quiet.
 
-Each ends in 503 with Retry-After, no ffmpeg left running and no record stored.
+Each ends in 503 with Retry-After (or 408 for the client), no ffmpeg left running and no record stored.
 """
 
-import contextlib
 import os
 import signal
-import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -16,59 +15,19 @@ import pytest
 from devstack.background import ffmpeg_children
 from tests.support.audio import Wav
 from tests.support.stacks import Function, serve_function, wait_for
+from tests.support.uploads import RawUpload, assert_retry_later
 
 TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="module")
 def add_record(database_url: str) -> Iterator[Function]:
-    with serve_function("add_record", CONVERSION_TIMEOUT_S=str(TIMEOUT_S)) as function:
+    with serve_function("add_record", CONVERSION_TIMEOUT_S=str(TIMEOUT_S), UPLOAD_IDLE_TIMEOUT_S="3") as function:
         yield function
 
 
 def ffmpeg_of(function: Function) -> list[psutil.Process]:
     return ffmpeg_children(psutil.Process(function.process.pid))
-
-
-class RawUpload:
-    """A raw-body upload over a bare socket, so the test decides when each byte is sent."""
-
-    def __init__(
-        self, function: Function, user: tuple[int, str] | None, wav: bytes, content_type: str = "audio/wav"
-    ) -> None:
-        """`user` None sends no credentials in the query or the headers."""
-        self.wav = wav
-        self.connection = socket.create_connection(("127.0.0.1", function.port), timeout=30)
-        query, authorization = (f"?user_id={user[0]}", f"Authorization: Bearer {user[1]}\r\n") if user else ("", "")
-        self.connection.sendall(
-            f"POST /record{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(wav)}\r\n\r\n".encode()
-        )
-
-    def send(self, data: bytes) -> None:
-        # The server may answer, and stop reading, before the body is over.
-        with contextlib.suppress(OSError):
-            self.connection.sendall(data)
-
-    def send_in_background(self, data: bytes) -> None:
-        threading.Thread(target=self.send, args=(data,), daemon=True).start()
-
-    def response(self) -> tuple[int, dict[str, str]]:
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = self.connection.recv(65_536)
-            assert chunk, f"connection closed after {received!r}"
-            received += chunk
-        head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        headers = dict(line.lower().split(": ", 1) for line in head[1:])
-        self.connection.close()
-        return int(head[0].split()[1]), headers
-
-
-def assert_retry_later(status: int, headers: dict[str, str]) -> None:
-    assert status == 503
-    assert headers["content-type"] == "application/problem+json"
-    assert int(headers["retry-after"]) > 0
 
 
 @pytest.mark.usefixtures("nothing_stored")
@@ -99,20 +58,28 @@ def test_hanging_ffmpeg_is_killed_at_the_timeout(add_record: Function, uploader:
 
 
 @pytest.mark.usefixtures("nothing_stored")
-def test_client_gone_quiet_is_cut_off_at_the_timeout(add_record: Function, uploader: tuple[int, str]) -> None:
+def test_client_gone_quiet_is_cut_off_at_the_idle_timeout(add_record: Function, uploader: tuple[int, str]) -> None:
     wav = Wav(duration_s=30).to_bytes()
     upload = RawUpload(add_record, uploader, wav)
-    upload.send(wav[:100_000])  # then nothing more, for longer than the timeout
-    assert_retry_later(*upload.response())
+    upload.send(wav[:100_000])  # then nothing more, for longer than UPLOAD_IDLE_TIMEOUT_S
+    assert upload.response()[0] == 408
     assert wait_for(lambda: not ffmpeg_of(add_record))
+
+
+def test_a_slow_honest_upload_outlasts_the_conversion_timeout(add_record: Function, uploader: tuple[int, str]) -> None:
+    """About 4 s of sending, twice CONVERSION_TIMEOUT_S: it bounds ffmpeg, not the sender's pace."""
+    wav = Wav(duration_s=3).to_bytes()
+    upload = RawUpload(add_record, uploader, wav)
+    for start in range(0, len(wav), 16_384):
+        upload.send(wav[start : start + 16_384])
+        time.sleep(0.125)  # 128 KiB/s: a 1 Mbit/s uplink
+    assert upload.response()[0] == 201
 
 
 @pytest.fixture(scope="module")
 def one_converter(database_url: str) -> Iterator[Function]:
-    """add_record with one converter, no queue, and a short idle limit."""
-    with serve_function(
-        "add_record", MAX_CONCURRENT_CONVERSIONS="1", CONVERSION_QUEUE_LENGTH="0", UPLOAD_IDLE_TIMEOUT_S="1"
-    ) as function:
+    """add_record with one converter and a short idle limit."""
+    with serve_function("add_record", MAX_CONCURRENT_CONVERSIONS="1", UPLOAD_IDLE_TIMEOUT_S="1") as function:
         yield function
 
 

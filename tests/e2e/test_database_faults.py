@@ -21,10 +21,10 @@ from common.db import create_db_engine
 from devstack.postgres import LocalCluster, ensure_database, migrate
 from devstack.processes import answers, free_port
 from devstack.seed import create_user
-from tests.e2e.test_conversion_faults import RawUpload
 from tests.support.audio import Wav
 from tests.support.functions import record_count
 from tests.support.stacks import Function, serve_function, wait_for
+from tests.support.uploads import RawUpload
 
 
 @pytest.fixture(scope="module")

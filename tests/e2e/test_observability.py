@@ -97,7 +97,7 @@ def test_counters_move_as_requests_are_made(
     assert grew("add_record", "records_mp3_bytes_stored_total", by=1000)
     assert grew("add_record", "records_upload_rejections_total", status="401")
     assert grew("add_record", "records_conversion_seconds_count")
-    assert grew("add_record", "records_conversion_queue_wait_seconds_count")
+    assert sample(after["add_record"], "records_conversions_capacity") > 0
     assert "records_conversions_in_flight 0.0" in after["add_record"]
     assert grew("get_record", "records_downloads_total", kind="ranged")  # the gateway asks for a slice
     assert grew("get_record", "records_downloads_total", kind="head")

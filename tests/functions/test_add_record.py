@@ -26,7 +26,6 @@ from tests.support.audio import Wav, durations_match, probe_mp3
 from tests.support.functions import build_function, record_count
 from tests.support.problems import assert_problem
 from tests.support.sinks import Collected
-from tests.support.stacks import wait_for
 
 URL_PATTERN = re.compile(r"^http://testserver/record\?id=(?P<id>[0-9a-f-]{36})&user=(?P<user>\d+)$")
 
@@ -377,66 +376,35 @@ def test_recording_over_the_duration_limit_is_413(small_client: TestClient, user
     assert_problem(post_raw(small_client, user, streaming), 413)
 
 
-def test_a_full_queue_answers_503_with_retry_after(settings: Settings, user: tuple[int, str]) -> None:
-    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_length=0)
+def test_past_the_converters_an_upload_gets_503_at_once_with_retry_after(
+    settings: Settings, user: tuple[int, str]
+) -> None:
+    app = build_function("add_record", settings, max_concurrent_conversions=1)
     with TestClient(app) as client:
-        slots = client.app_state["admission"].slots
-        assert client.portal is not None
-        client.portal.call(slots.acquire)  # a conversion that never ends
+        admission = client.app_state["admission"]
+        admission.converting = 1  # a conversion that never ends
         response = post_raw(client, user, Wav().to_bytes())
         assert_problem(response, 503)
         assert int(response.headers["retry-after"]) > 0
-        client.portal.call(slots.release)
+        admission.converting = 0
         assert post_raw(client, user, Wav().to_bytes()).status_code == 201
 
 
-def test_a_long_wait_in_the_queue_answers_503(settings: Settings, user: tuple[int, str]) -> None:
-    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_wait_s=0.1)
-    with TestClient(app) as client:
-        assert client.portal is not None
-        client.portal.call(client.app_state["admission"].slots.acquire)
-        assert_problem(post_raw(client, user, Wav().to_bytes()), 503)
-
-
 def test_an_honest_burst_from_one_user_queues_and_every_upload_succeeds(settings: Settings, engine: Engine) -> None:
-    """16 at once, two converters, at most one per user at a time: all 201, none refused."""
+    """16 at once, at most one converting per user at a time: all 201, none refused."""
     user = create_user(engine, "burst")
-    app = build_function("add_record", settings, max_concurrent_conversions=2, max_conversions_per_user=1)
+    app = build_function("add_record", settings, max_conversions_per_user=1)
     wav = Wav(duration_s=2, sample_rate=8_000, channels=1).to_bytes()
     with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(lambda _: post_raw(client, user, wav).status_code, range(16)))
     assert statuses == [201] * 16
 
 
-def test_one_users_waiting_uploads_never_take_the_queue_from_another(settings: Settings, engine: Engine) -> None:
-    """One converter (held), a queue of two: one user's five uploads, then another's one."""
-    greedy, other = create_user(engine, "greedy"), create_user(engine, "other")
-    app = build_function(
-        "add_record", settings, max_concurrent_conversions=1, max_conversions_per_user=1, conversion_queue_length=2
-    )
-    wav = Wav(duration_s=0.2, sample_rate=8_000, channels=1).to_bytes()
-    with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(6) as pool:
-        admission = client.app_state["admission"]
-        assert client.portal is not None
-        client.portal.call(admission.slots.acquire)  # the one converter, busy
-        greedy_uploads = [pool.submit(post_raw, client, greedy, wav) for _ in range(5)]
-        # One holds the user's share and waits for the converter; two wait behind it; two are refused.
-        assert wait_for(lambda: sum(upload.done() for upload in greedy_uploads) == 2)
-        assert admission.waiting == 1
-        other_upload = pool.submit(post_raw, client, other, wav)
-        assert wait_for(lambda: admission.waiting == 2)
-        client.portal.call(admission.slots.release)
-        statuses = sorted(upload.result().status_code for upload in greedy_uploads)
-        assert other_upload.result().status_code == 201
-    assert statuses == [201, 201, 201, 429, 429]
-
-
 @pytest.mark.usefixtures("nothing_stored")
 def test_an_unauthenticated_upload_never_takes_a_converter(settings: Settings, user: tuple[int, str]) -> None:
-    app = build_function("add_record", settings, max_concurrent_conversions=1, conversion_queue_length=0)
+    app = build_function("add_record", settings, max_concurrent_conversions=1)
     with TestClient(app) as client:
-        assert client.portal is not None
-        client.portal.call(client.app_state["admission"].slots.acquire)  # none free: taking one would be 503
+        client.app_state["admission"].converting = 1  # none free: taking one would be 503
         wrong = post_raw(client, (user[0], new_access_token()), Wav().to_bytes())
         assert_problem(wrong, 401)
 
@@ -500,7 +468,9 @@ def test_an_mp3_larger_than_the_duration_limit_allows_is_stopped(settings: Setti
     wav = WavFormat("pcm", 1, 8_000, 16, 2, 44, None)
 
     async def convert() -> None:
-        async with converting(ffmpeg_arguments(wav, "320k"), max_mp3_bytes=10_000, sink=Collected()) as conversion:
+        async with converting(
+            ffmpeg_arguments(wav, "320k"), max_mp3_bytes=10_000, sink=Collected(), stall_timeout_s=60
+        ) as conversion:
             await conversion.write(Wav(duration_s=2, sample_rate=8_000, channels=1).samples())
             await conversion.finish()
 

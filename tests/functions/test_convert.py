@@ -72,7 +72,10 @@ def test_channels_and_rates_are_only_changed_when_mp3_needs_it(
 def convert(data: bytes, wav: WavFormat = STEREO_44K) -> bytes:
     async def run() -> bytes:
         mp3 = Collected()
-        async with asyncio.timeout(20), converting(ffmpeg_arguments(wav, "192k"), 10**9, mp3) as conversion:
+        async with (
+            asyncio.timeout(20),
+            converting(ffmpeg_arguments(wav, "192k"), 10**9, mp3, stall_timeout_s=60) as conversion,
+        ):
             await conversion.write(data)
             await conversion.finish()
             return bytes(mp3.data)
@@ -89,7 +92,7 @@ def test_the_mp3_comes_in_ffmpegs_buffers_not_frame_by_frame() -> None:
 
     async def run() -> Collected:
         mp3 = Collected()
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, mp3) as conversion:
+        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, mp3, stall_timeout_s=60) as conversion:
             await conversion.write(Wav(duration_s=10, sample_rate=44_100, channels=2).samples())
             await conversion.finish()
         return mp3
@@ -135,7 +138,9 @@ def test_playlist_pointing_at_a_local_file_is_never_opened(tmp_path: Path) -> No
 
 def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected()) as conversion:
+        async with converting(
+            ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected(), stall_timeout_s=60
+        ) as conversion:
             await conversion.write(Wav(duration_s=0.2).to_bytes()[:1000])
             return conversion.pid
 
@@ -145,7 +150,9 @@ def test_leaving_early_kills_and_reaps_ffmpeg() -> None:
 
 def test_ffmpeg_runs_below_the_priority_of_requests() -> None:
     async def run() -> int:
-        async with converting(ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected()) as conversion:
+        async with converting(
+            ffmpeg_arguments(STEREO_44K, "192k"), 10**9, Collected(), stall_timeout_s=60
+        ) as conversion:
             return os.getpriority(os.PRIO_PROCESS, conversion.pid)
 
     assert asyncio.run(run()) == FFMPEG_NICENESS

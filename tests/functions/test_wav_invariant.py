@@ -78,7 +78,10 @@ async def convert(data: bytes, splits: list[int]) -> tuple[float, bytes] | None:
     except (UnsupportedWavError, InvalidWavError, TooLongError):
         return None
     mp3 = Collected()
-    async with asyncio.timeout(60), converting(ffmpeg_arguments(wav, "128k"), 10**9, mp3) as conversion:
+    async with (
+        asyncio.timeout(60),
+        converting(ffmpeg_arguments(wav, "128k"), 10**9, mp3, stall_timeout_s=60) as conversion,
+    ):
         await conversion.write(audio)
         await conversion.finish()
         return wav.duration_s(reader.audio_bytes), bytes(mp3.data)

@@ -1,0 +1,78 @@
+"""An MP3 spooled while it is made: no connection held until the commit, no file left however it ends."""
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from common.storage.read import read_slices
+from common.storage.streaming import BATCH_BYTES, StreamedWrite
+from common.storage.write import RecordWriter
+from devstack.seed import create_user, describe
+
+
+@pytest.fixture(scope="module")
+def owner(engine: Engine) -> int:
+    return create_user(engine, "spooler")[0]
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder, the test's own: what the spool leaves in it can be seen."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    return tmp_path
+
+
+def files_open_in(folder: Path) -> int:
+    """Descriptors of this process on files in `folder`, named or not (O_TMPFILE's are not)."""
+    descriptors = Path("/proc/self/fd")
+    targets = []
+    for descriptor in descriptors.iterdir():
+        try:
+            targets.append(str(descriptor.readlink()))
+        except FileNotFoundError:  # the listing's own descriptor, closed since
+            continue
+    return sum(target.startswith(f"{folder}/") for target in targets)
+
+
+def test_the_mp3_holds_no_connection_until_the_commit_and_arrives_whole(
+    engine: Engine, owner: int, spool_dir: Path
+) -> None:
+    data = os.urandom(5 * BATCH_BYTES + 7)
+    record = describe(owner, data)
+
+    async def run() -> tuple[int, int]:
+        stored = StreamedWrite(RecordWriter(engine, record.id), engine)
+        try:
+            for start in range(0, len(data), 32_768):
+                await stored.write(data[start : start + 32_768])
+            connections, spools = engine.pool.checkedout(), files_open_in(spool_dir)  # type: ignore[attr-defined]
+            await stored.commit(record, None)
+            return connections, spools
+        finally:
+            await stored.close()
+
+    assert asyncio.run(run()) == (0, 1)  # no connection while it arrives; the bytes went to disk
+    assert b"".join(read_slices(engine, record.id, 0, len(data), 0, 8)) == data
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_closed_before_the_commit_nothing_is_left(engine: Engine, owner: int, spool_dir: Path) -> None:
+    record_id = uuid.uuid4()
+
+    async def run() -> None:
+        stored = StreamedWrite(RecordWriter(engine, record_id), engine)
+        for _ in range(4):
+            await stored.write(os.urandom(BATCH_BYTES))
+        await stored.close()
+
+    asyncio.run(run())
+    assert files_open_in(spool_dir) == 0
+    assert list(spool_dir.iterdir()) == []
+    with engine.connect() as connection:
+        chunks = text("SELECT count(*) FROM record_chunks WHERE record_id = :id")
+        assert connection.execute(chunks, {"id": record_id}).scalar_one() == 0
