@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import beside
 from bench.lean import SETTLE_S
+from bench.links import MEMORY_EVERY_S, REGISTER_EVERY_S
 from bench.plan import CONCURRENCY, LATENCY_CONCURRENCY, Plan
 from bench.results import Results
 from bench.steps import SMALL_RECORD_BYTES
@@ -176,6 +177,45 @@ def object_storage_rows(results: Results) -> list[str]:
     ]
 
 
+def statuses(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{count} × {status}" for status, count in sorted(summary["statuses"].items()))
+
+
+def answer_lag(summary: dict[str, Any]) -> str:
+    return f"{summary['answer_after_last_byte_median_s']} / {summary['answer_after_last_byte_p99_s']} s"
+
+
+def link_rows(results: Results) -> list[str]:
+    return [
+        row(
+            beside.crowd_wording(crowd),
+            f"{statuses(crowd['service'])} / {statuses(crowd['baseline'])}",
+            answer_lag(crowd["service"]),
+            answer_lag(crowd["baseline"]),
+            f"{crowd['service']['total_max_s']} / {crowd['baseline']['total_max_s']}",
+            f"{crowd['service']['register_p99_ms']} / {crowd['baseline']['register_p99_ms']} ms",
+            "met" if beside.crowd_targets_met(crowd) else "**not met**",
+        )
+        for crowd in results.real_links
+    ]
+
+
+def links_memory(results: Results) -> str:
+    """What an upload in flight costs, at the most crowded reading of the largest crowd."""
+    crowd = max(results.real_links, key=lambda crowd: crowd["users"])
+    memory = crowd["service"]["memory"]
+    target = TARGETS["upload_memory_mb"]
+    return (
+        f"Memory per upload in flight, read every {MEMORY_EVERY_S:g} s during crowd ({crowd['name']}), at its most "
+        f"crowded reading ({memory['converting']} converting): add_record grew from {memory['add_record_idle_mb']} "
+        f"to {memory['add_record_mb']} MB, {memory['function_share_mb']} MB an upload, and each ffmpeg's private "
+        f"memory (USS) was {memory['ffmpeg_private_mb']} MB: **{memory['per_upload_mb']} MB an upload**. "
+        f"Target: {target.wording}: {target.status(memory['per_upload_mb'])}. The pages every ffmpeg shares "
+        "(its libraries) are the page cache's, paid once however many run; the kernel's socket and pipe "
+        "buffers are bounded apart (common/serving.py, functions/add_record/convert.py)."
+    )
+
+
 def render(results: Results, plan: Plan, quick: bool) -> str:
     owner, small = results.owner, results.download["small"]
     first, middle = (owner["list"][page]["requests_per_s"] for page in ("first page", "middle page"))
@@ -253,6 +293,14 @@ def render(results: Results, plan: Plan, quick: bool) -> str:
         "s3_upload_target": TARGETS["s3_upload_ratio"].wording,
         "s3_first_download_target": TARGETS["s3_first_download_ratio"].wording,
         "object_storage": "\n".join(object_storage_rows(results)),
+        "register_every_ms": round(REGISTER_EVERY_S * 1000),
+        "links_targets": "; ".join(
+            TARGETS[name].wording
+            for name in ("links_created", "links_answer_median_s", "links_answer_p99_s", "links_spread")
+        )
+        + f"; /register {TARGETS['busy_p99_ms'].wording} during (c)",
+        "links": "\n".join(link_rows(results)),
+        "links_memory": links_memory(results),
         "commands": "\n".join(results.commands),
     }
     return Template(TEMPLATE.read_text()).substitute(values)

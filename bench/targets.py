@@ -40,6 +40,12 @@ TARGETS = {
     # Issue 24: the s3 stack's upload within noise (±3% here, run to run) of the postgres stack's.
     "s3_upload_ratio": Target("the s3 stack's upload ratio within 0.03 of postgres's", 0.03),
     "s3_first_download_ratio": Target("at least 0.5× nginx from disk", 0.5, higher_is_better=True),
+    # Issue 31: crowds over real links (bench.links).
+    "links_created": Target("every upload 201", 1.0, higher_is_better=True),
+    "links_answer_median_s": Target("answered within 0.3 s of its last byte (median)", 0.3),
+    "links_answer_p99_s": Target("and within 1 s (p99)", 1.0),
+    "links_spread": Target("the slowest answered within 2× the median", 2.0),
+    "upload_memory_mb": Target("at most 16 MB per upload in flight (the function's share and ffmpeg's own)", 16),
 }
 #: The shortest upload whose ratio is judged: below a minute, process start-up dominates.
 JUDGED_UPLOAD_SECONDS = 60

@@ -56,7 +56,12 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert min(rate["per_s"] for rate in objects["delete"].values()) > 0
     report = (tmp_path / "benchmarks.md").read_text()
     headings = ("## Beside the simplest implementation", "## Machine", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.")
-    for heading in (*headings, "## 6.", "## 7.", "## 8.", "## Commands"):
+    # Crowds over real links: every upload of the smoke run got its record, from both.
+    for crowd in raw["real_links"]:
+        assert crowd["service"]["created"] == crowd["baseline"]["created"] == crowd["users"]
+    largest = max(raw["real_links"], key=lambda crowd: crowd["users"])  # its uploads last long enough to be seen
+    assert largest["service"]["memory"]["converting"] > 0
+    for heading in (*headings, "## 6.", "## 7.", "## 8.", "## 9.", "## Commands"):
         assert heading in report
     # The commands are written generically: no run's token, port or temporary path.
     commands = report.split("## Commands", 1)[1]
