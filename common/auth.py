@@ -6,6 +6,7 @@ Either way a missing token, an unknown user and a wrong token get one and
 the same 401, and the token is never accepted in a URL.
 """
 
+import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, select
@@ -85,6 +86,17 @@ def verified_user(connection: Connection, credentials: Credentials) -> int:
     if not token_matches(credentials.token, digest or _NO_SUCH_DIGEST) or digest is None:
         raise unauthorized()
     return user_id
+
+
+#: FOR SHARE: a rotation (an UPDATE of the row) waits for the transaction that read it, so an
+#: upload is either stored before the rotation answers or finds the token replaced.
+_DIGEST_OF_USER_HELD = _DIGEST_OF_USER.with_for_update(read=True)
+
+
+def token_still_current(connection: Connection, user_id: int, digest: bytes) -> bool:
+    """Whether `digest` is still the user's token, held so to the end of the connection's transaction."""
+    current: bytes | None = connection.execute(_DIGEST_OF_USER_HELD, {"user_id": user_id}).scalar()
+    return current is not None and hmac.compare_digest(bytes(current), digest)
 
 
 _OWNER_OF_DIGEST = select(col(User.id)).where(col(User.token_sha256) == bindparam("digest"))

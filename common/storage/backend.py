@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from common.config import Settings
 from common.models import Record
-from common.storage.write import RecordWriter
+from common.storage.write import RecordWriter, RowCondition
 
 
 class StoreUnavailableError(Exception):
@@ -31,7 +31,7 @@ class Writer(Protocol):
 
     def append(self, data: bytes) -> None: ...
 
-    def commit(self, record: Record, quota_bytes: int | None = None) -> None: ...
+    def commit(self, record: Record, allowed: RowCondition | None = None) -> None: ...
 
     def close(self) -> None: ...
 

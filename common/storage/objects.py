@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from common.config import Settings
 from common.models import Record
 from common.storage.backend import StoreUnavailableError
-from common.storage.write import insert_row
+from common.storage.write import RowCondition, insert_row
 
 if TYPE_CHECKING:  # imported where a store is made: the default backend never loads it
     from obstore._buffered import WritableFile
@@ -110,13 +110,13 @@ class ObjectRecordWriter:
                 )
             self._writer.write(data)
 
-    def commit(self, record: Record, quota_bytes: int | None = None) -> None:
+    def commit(self, record: Record, allowed: RowCondition | None = None) -> None:
         """Complete the object, then insert the row (`insert_row`); a refused row removes the object again."""
         assert record.id == self._record_id
         self.complete()
         try:
             with self._engine.begin() as connection:
-                insert_row(connection, record.model_copy(update={"storage": "s3"}), quota_bytes)
+                insert_row(connection, record.model_copy(update={"storage": "s3"}), allowed)
         except BaseException:
             self.discard()
             raise

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from common.db import run_in_pool
 from common.models import Record
 from common.storage.backend import Writer
+from common.storage.write import RowCondition
 
 #: Bytes handed to the worker thread at a time: two such batches at most are in memory per upload.
 BATCH_BYTES = 256 * 1024
@@ -48,10 +49,11 @@ class StreamedWrite:
         if len(self._pending) >= BATCH_BYTES:
             await self._hand_over()
 
-    async def commit(self, record: Record, quota_bytes: int | None) -> None:
+    async def commit(self, record: Record, allowed: RowCondition | None) -> None:
+        """The bytes to the backend, then the row if `allowed` lets it in, in its transaction."""
         await self._settled()
         rest, self._pending = bytes(self._pending), bytearray()
-        await run_in_pool(self._engine, lambda _engine: self._finish(rest, record, quota_bytes))
+        await run_in_pool(self._engine, lambda _engine: self._finish(rest, record, allowed))
         self._committed = True
 
     async def close(self) -> None:
@@ -60,14 +62,14 @@ class StreamedWrite:
             await self._settled()
         await anyio.to_thread.run_sync(self._close)
 
-    def _finish(self, rest: bytes, record: Record, quota_bytes: int | None) -> None:
+    def _finish(self, rest: bytes, record: Record, allowed: RowCondition | None) -> None:
         """The spool, the last bytes and the row, in one hop to a worker thread: on the path to the answer."""
         if self._spool is not None:
             self._spool.seek(0)
             while piece := self._spool.read(READ_BYTES):
                 self._writer.append(piece)
         self._writer.append(rest)
-        self._writer.commit(record, quota_bytes)
+        self._writer.commit(record, allowed)
 
     def _close(self) -> None:
         if self._spool is not None:

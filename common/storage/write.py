@@ -18,6 +18,10 @@ COPY_CHUNKS = "COPY record_chunks (record_id, seq, data) FROM STDIN (FORMAT bina
 COPY_READ_BYTES = 1024 * 1024
 
 
+#: What a record's row must meet to go in, checked in its transaction (it raises to refuse).
+RowCondition = Callable[[Connection, Record], None]
+
+
 class QuotaExceededError(Exception):
     """The user's records would take more than their quota."""
 
@@ -97,11 +101,11 @@ class RecordWriter:
             self._copy(memoryview(self._pending)[:whole])
             del self._pending[:whole]
 
-    def commit(self, record: Record, quota_bytes: int | None = None) -> None:
-        """The rest of the bytes, then the row within `quota_bytes` (`insert_row`); then commit."""
+    def commit(self, record: Record, allowed: RowCondition | None = None) -> None:
+        """The rest of the bytes, then the row if `allowed` lets it in (`insert_row`); then commit."""
         assert record.id == self._record_id
         self.finish(
-            lambda connection: insert_row(connection, record.model_copy(update={"storage": "postgres"}), quota_bytes)
+            lambda connection: insert_row(connection, record.model_copy(update={"storage": "postgres"}), allowed)
         )
 
     def finish(self, last: Callable[[Connection], None]) -> None:
@@ -133,17 +137,22 @@ class RecordWriter:
         self._seq += -(-len(data) // CHUNK_BYTES)
 
 
-def insert_row(connection: Connection, record: Record, quota_bytes: int | None) -> None:
-    """The record's row, in the connection's transaction, if the user's records still fit in `quota_bytes`.
-
-    The check and the insert hold a transaction-scoped advisory lock on the user,
-    so concurrent uploads cannot both squeeze in (QuotaExceededError).
-    """
-    if quota_bytes is not None:
-        connection.execute(_LOCK_USER, {"user_id": record.user_id})
-        if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
-            raise QuotaExceededError
+def insert_row(connection: Connection, record: Record, allowed: RowCondition | None) -> None:
+    """The record's row, in the connection's transaction, once `allowed` has not refused it there."""
+    if allowed is not None:
+        allowed(connection, record)
     connection.execute(_INSERT_RECORD, record.model_dump(exclude={"created_at"}))
+
+
+def within_quota(connection: Connection, record: Record, quota_bytes: int) -> None:
+    """QuotaExceededError unless the owner's records and this one fit in `quota_bytes`.
+
+    Holds a transaction-scoped advisory lock on the user to the commit, so
+    concurrent uploads cannot both squeeze in.
+    """
+    connection.execute(_LOCK_USER, {"user_id": record.user_id})
+    if used_bytes(connection, record.user_id) + record.size_bytes > quota_bytes:
+        raise QuotaExceededError
 
 
 # Checked at the commit instead of at each COPY (migration 0006 made it deferrable).

@@ -17,19 +17,27 @@ from contextlib import AsyncExitStack, aclosing
 from typing import TypedDict
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.auth import Credentials, bearer_token, refuse_token_in_url, verified_user
+from common.auth import (
+    Credentials,
+    bearer_token,
+    refuse_token_in_url,
+    token_still_current,
+    unauthorized,
+    verified_user,
+)
 from common.config import Settings
 from common.db import run_in_pool
 from common.links import links_base, record_url
 from common.logs import record_ref
 from common.models import Record
 from common.problems import Problem, retry_later
+from common.security import hash_token
 from common.storage.backend import StoreUnavailableError
 from common.storage.streaming import StreamedWrite
 from common.storage.write import (
@@ -37,6 +45,7 @@ from common.storage.write import (
     ServiceStorage,
     StorageFullError,
     check_quota,
+    within_quota,
 )
 from common.web import AppState, backends_of, create_app, engine_of, settings_of, state_of
 
@@ -61,6 +70,10 @@ class RecordCreated(BaseModel):
 
 #: A form whose file comes before its credentials: this much of the file is held until they arrive.
 UNAUTHENTICATED_PREFIX_BYTES = 1024 * 1024
+
+
+class TokenReplacedError(Exception):
+    """The uploader's token was rotated while the upload arrived: its record is not stored."""
 
 
 class ConverterState(TypedDict):
@@ -115,6 +128,14 @@ class Upload:
             self.storage.check(connection)
         return user_id
 
+    def may_store(self, connection: Connection, record: Record) -> None:
+        """In the record's transaction: the token is still the uploader's (a rotation meanwhile
+        refuses it, 401), and the record fits in their quota (403)."""
+        assert self.credentials.token is not None
+        if not token_still_current(connection, record.user_id, hash_token(self.credentials.token)):
+            raise TokenReplacedError
+        within_quota(connection, record, self.settings.user_quota_bytes)
+
     def take_field(self, event: FieldValue) -> None:
         if event.name == "user_id":
             self.credentials.user_id = event.value
@@ -136,7 +157,7 @@ class Upload:
             # The converter is free again; what is left of the form must still come soon, and be small.
             await self.rest_of_form(events)
             record = self.describe(wav, mp3)
-            await stored.commit(record, self.settings.user_quota_bytes)
+            await stored.commit(record, self.may_store)
             return record
         finally:
             await stored.close()
@@ -269,6 +290,9 @@ async def convert_and_store(request: Request) -> Response:
         raise Problem(422, f"The WAV is invalid: {exc}.", errors=[{"field": "file", "message": str(exc)}]) from None
     except TooLongError as exc:
         raise Problem(413, f"The WAV is too long: {exc}.") from None
+    except TokenReplacedError:
+        logger.info("an upload's token was replaced while it arrived; nothing stored")
+        raise unauthorized() from None
     except QuotaExceededError:
         quota = settings.user_quota_mb
         # 403, as storage services answer it: the request is fine, this user may not store more.

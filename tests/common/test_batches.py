@@ -1,11 +1,13 @@
-"""register's Batcher: concurrent submissions share one write, each gets its own result."""
+"""The Batcher: concurrent submissions share one write, each gets its own result, or its own error."""
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.batches import Batcher
 
@@ -120,3 +122,64 @@ def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
 
     assert run(scenario()) == [0, 4]
     assert recorder.batches == [[0], [1, 2]]  # the row is still written; only its answer has no taker
+
+
+class Inserts:
+    """A write that inserts its items as one statement into a table whose CHECK refuses negatives."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.attempts = 0
+
+    def write(self, items: list[int]) -> list[int]:
+        self.attempts += 1
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                text("INSERT INTO batch_items (value) SELECT unnest(CAST(:values AS int[])) RETURNING value"),
+                {"values": items},
+            )
+            return [value for (value,) in rows]
+
+
+@pytest.fixture
+def inserts(engine: Engine) -> Iterator[Inserts]:
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE batch_items (value int CHECK (value >= 0))"))
+    try:
+        yield Inserts(engine)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE batch_items"))
+
+
+def test_an_item_postgresql_refuses_fails_alone(inserts: Inserts, engine: Engine) -> None:
+    """One batch of four, one of them against the table's CHECK: the three others are stored."""
+    batcher = Batcher(inserts.write, max_batch=8)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(*(batcher.submit(value) for value in (1, 2, -3, 4)), return_exceptions=True)
+
+    outcomes = run(scenario())
+    assert outcomes[:2] == [1, 2]
+    assert isinstance(outcomes[2], IntegrityError)
+    assert outcomes[3] == 4
+    with engine.connect() as connection:
+        assert sorted(connection.execute(text("SELECT value FROM batch_items")).scalars()) == [1, 2, 4]
+
+
+def test_a_database_out_of_reach_fails_the_batch_at_once() -> None:
+    """An outage is not tried item by item: one attempt, every item its error."""
+    attempts = []
+
+    def unreachable(items: list[int]) -> list[int]:
+        attempts.append(items)
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    batcher = Batcher(unreachable, max_batch=8)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(*(batcher.submit(value) for value in range(4)), return_exceptions=True)
+
+    outcomes = run(scenario())
+    assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
+    assert len(attempts) == 1

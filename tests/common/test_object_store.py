@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from common.storage.objects import PART_BYTES, ObjectRecordWriter, object_key, object_store
 from common.storage.sweep import sweep
-from common.storage.write import QuotaExceededError, RecordWriter
+from common.storage.write import QuotaExceededError, RecordWriter, within_quota
 from devstack.objectstore import ObjectStore
 from devstack.seed import create_user, describe
 
@@ -78,7 +78,7 @@ def test_over_the_quota_at_the_commit_leaves_nothing(backend: str, store: S3Stor
     try:
         writer.append(data)
         with pytest.raises(QuotaExceededError):
-            writer.commit(record, quota_bytes=len(data) - 1)
+            writer.commit(record, lambda connection, row: within_quota(connection, row, len(data) - 1))
     finally:
         writer.close()
     assert not exists(store, record.id)
