@@ -10,6 +10,13 @@ thread while the next one gathers. At the commit the whole file goes to the
 backend's Writer and the row goes in, in one hop to a worker thread that
 holds a connection only for that (common.db.run_in_pool).
 
+Once the upload's last byte is in, ffmpeg still has what its pipe holds to
+convert (on a fast link, a second of audio or more). If one of a few spare
+connections is free (`early`), what is spooled goes to the backend meanwhile
+(`input_complete`), and so does the rest as ffmpeg makes it: the commit is then
+the row, not the whole MP3. A few at most, so that connections held between
+hops never starve the pool the hops themselves need.
+
 The spool is in the temporary folder (TMPDIR): on disk, since it holds up to
 MAX_DURATION_S of MP3 per upload (86 MB at an hour, 192 kb/s).
 """
@@ -36,13 +43,16 @@ READ_BYTES = 1024 * 1024
 class StreamedWrite:
     """`write` as the bytes come, then `commit` (or nothing: `close` leaves no row, no bytes, no file)."""
 
-    def __init__(self, writer: Writer, engine: Engine) -> None:
+    def __init__(self, writer: Writer, engine: Engine, early: asyncio.Semaphore | None = None) -> None:
         self._writer = writer
         self._engine = engine
         self._spool: IO[bytes] | None = None
         self._pending = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._committed = False
+        self._early = early
+        #: Whether the bytes now go to the writer itself (after `input_complete`), not the spool.
+        self._streaming = False
 
     async def write(self, data: bytes) -> None:
         self._pending += data
@@ -56,20 +66,40 @@ class StreamedWrite:
         await run_in_pool(self._engine, lambda _engine: self._finish(rest, record, allowed))
         self._committed = True
 
+    async def input_complete(self) -> None:
+        """The upload is all in: store what is spooled while ffmpeg finishes, if a spare connection allows."""
+        if self._early is None or self._early.locked():
+            return
+        await self._early.acquire()
+        self._streaming = True
+        await self._settled()
+        self._in_flight = asyncio.ensure_future(run_in_pool(self._engine, lambda _engine: self._store_spool()))
+
     async def close(self) -> None:
         """Roll back what was not committed and drop the spool; waits for a batch still being written."""
         with contextlib.suppress(Exception):  # its error, if any, has been raised to the caller already
             await self._settled()
-        await anyio.to_thread.run_sync(self._close)
+        try:
+            await anyio.to_thread.run_sync(self._close)
+        finally:
+            if self._streaming and self._early is not None:
+                self._streaming = False
+                self._early.release()
 
     def _finish(self, rest: bytes, record: Record, allowed: RowCondition | None) -> None:
         """The spool, the last bytes and the row, in one hop to a worker thread: on the path to the answer."""
+        self._store_spool()
+        self._writer.append(rest)
+        self._writer.commit(record, allowed)
+
+    def _store_spool(self) -> None:
+        """What is spooled, to the writer; the spool is then done with."""
         if self._spool is not None:
             self._spool.seek(0)
             while piece := self._spool.read(READ_BYTES):
                 self._writer.append(piece)
-        self._writer.append(rest)
-        self._writer.commit(record, allowed)
+            self._spool.close()
+            self._spool = None
 
     def _close(self) -> None:
         if self._spool is not None:
@@ -86,7 +116,8 @@ class StreamedWrite:
     async def _hand_over(self) -> None:
         await self._settled()
         batch, self._pending = bytes(self._pending), bytearray()
-        self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(self._append_to_spool, batch))
+        append = self._writer.append if self._streaming else self._append_to_spool
+        self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(append, batch))
 
     async def _settled(self) -> None:
         if self._in_flight is not None:

@@ -79,6 +79,9 @@ class TokenReplacedError(Exception):
 class ConverterState(TypedDict):
     admission: Admission
     storage: ServiceStorage
+    #: Uploads whose MP3 may go to the store while ffmpeg finishes, each holding a connection
+    #: between hops: half the pool, so the hops always find one (common.storage.streaming).
+    early_stores: asyncio.Semaphore
 
 
 class AddRecordState(AppState, ConverterState):
@@ -86,7 +89,11 @@ class AddRecordState(AppState, ConverterState):
 
 
 def converter_state(settings: Settings, _engine: Engine) -> ConverterState:
-    return {"admission": Admission(settings), "storage": ServiceStorage(settings.max_total_storage_bytes)}
+    return {
+        "admission": Admission(settings),
+        "storage": ServiceStorage(settings.max_total_storage_bytes),
+        "early_stores": asyncio.Semaphore(max(1, settings.db_pool_size // 2)),
+    }
 
 
 class Upload:
@@ -106,6 +113,7 @@ class Upload:
         state = state_of(request, AddRecordState)
         self.admission = state["admission"]
         self.storage = state["storage"]
+        self.early_stores = state["early_stores"]
         self.credentials = Credentials(request.query_params.get("user_id"), bearer_token(request.headers))
         self.user_id: int | None = None
         self.filename: str | None = None
@@ -151,9 +159,9 @@ class Upload:
         """
         engine = engine_of(self.request)
         writer = backends_of(self.request).writing.writer(self.record_id)
-        stored = StreamedWrite(writer, engine)
+        stored = StreamedWrite(writer, engine, self.early_stores)
         try:
-            wav, mp3 = await self.convert(events, stored.write)
+            wav, mp3 = await self.convert(events, stored)
             # The converter is free again; what is left of the form must still come soon, and be small.
             await self.rest_of_form(events)
             record = self.describe(wav, mp3)
@@ -162,7 +170,7 @@ class Upload:
         finally:
             await stored.close()
 
-    async def convert(self, events: AsyncIterator[Event], sink: Mp3Sink) -> tuple[WavFormat, Mp3]:
+    async def convert(self, events: AsyncIterator[Event], stored: StreamedWrite) -> tuple[WavFormat, Mp3]:
         """The file through ffmpeg; the converter is held from its first audio to its last byte, no longer."""
         file_data = await self.until_the_file(events)
         if file_data is None:  # the file came first: hold a prefix of it until the credentials arrive
@@ -172,7 +180,7 @@ class Upload:
             conversion: Conversion | None = None
             async for data in file_data:  # up to the first audio: the header
                 if audio := self.reader.feed(data):
-                    conversion = await self.start_conversion(converter, sink)
+                    conversion = await self.start_conversion(converter, stored.write)
                     await conversion.write(audio)
                     break
             if conversion is not None:  # a converter is held from here on: the upload must keep moving
@@ -180,6 +188,7 @@ class Upload:
                     await conversion.write(self.reader.feed(data))
             wav = self.reader.finish()
             assert conversion is not None  # a header that parses has been passed on
+            await stored.input_complete()
             return wav, await conversion.finish()
 
     async def rest_of_form(self, events: AsyncIterator[Event]) -> None:

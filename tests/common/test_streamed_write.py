@@ -76,3 +76,45 @@ def test_closed_before_the_commit_nothing_is_left(engine: Engine, owner: int, sp
     with engine.connect() as connection:
         chunks = text("SELECT count(*) FROM record_chunks WHERE record_id = :id")
         assert connection.execute(chunks, {"id": record_id}).scalar_one() == 0
+
+
+def test_once_the_upload_is_in_the_spool_goes_ahead_and_the_commit_stores_the_whole(
+    engine: Engine, owner: int, spool_dir: Path
+) -> None:
+    head, tail = os.urandom(3 * BATCH_BYTES), os.urandom(2 * BATCH_BYTES + 9)
+    record = describe(owner, head + tail)
+
+    async def run() -> int:
+        stored = StreamedWrite(RecordWriter(engine, record.id), engine, asyncio.Semaphore(1))
+        try:
+            await stored.write(head)
+            await stored.input_complete()  # ffmpeg's tail is still to come
+            await stored.write(tail)
+            spools = files_open_in(spool_dir)
+            await stored.commit(record, None)
+            return spools
+        finally:
+            await stored.close()
+
+    assert asyncio.run(run()) == 0  # the spool was stored and dropped before the commit
+    assert b"".join(read_slices(engine, record.id, 0, len(head + tail), 0, 8)) == head + tail
+
+
+def test_stored_ahead_then_closed_without_a_commit_nothing_is_left(engine: Engine, owner: int, spool_dir: Path) -> None:
+    record_id = uuid.uuid4()
+    early = asyncio.Semaphore(1)
+
+    async def run() -> bool:
+        stored = StreamedWrite(RecordWriter(engine, record_id), engine, early)
+        await stored.write(os.urandom(3 * BATCH_BYTES))
+        await stored.input_complete()
+        await stored.write(os.urandom(BATCH_BYTES))
+        await stored.close()
+        return early.locked()
+
+    assert asyncio.run(run()) is False  # its spare connection is given back
+    assert files_open_in(spool_dir) == 0
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        chunks = text("SELECT count(*) FROM record_chunks WHERE record_id = :id")
+        assert connection.execute(chunks, {"id": record_id}).scalar_one() == 0
