@@ -53,6 +53,9 @@ class StreamedWrite:
         self._early = early
         #: Whether the bytes now go to the writer itself (after `input_complete`), not the spool.
         self._streaming = False
+        #: ffmpeg's output (`write`) and the upload (`input_complete`) start work from two tasks:
+        #: one at a time, each after the last, so the bytes reach the writer in order.
+        self._order = asyncio.Lock()
 
     async def write(self, data: bytes) -> None:
         self._pending += data
@@ -61,8 +64,9 @@ class StreamedWrite:
 
     async def commit(self, record: Record, allowed: RowCondition | None) -> None:
         """The bytes to the backend, then the row if `allowed` lets it in, in its transaction."""
-        await self._settled()
-        rest, self._pending = bytes(self._pending), bytearray()
+        async with self._order:
+            await self._settled()
+            rest, self._pending = bytes(self._pending), bytearray()
         await run_in_pool(self._engine, lambda _engine: self._finish(rest, record, allowed))
         self._committed = True
 
@@ -71,9 +75,10 @@ class StreamedWrite:
         if self._early is None or self._early.locked():
             return
         await self._early.acquire()
-        self._streaming = True
-        await self._settled()
-        self._in_flight = asyncio.ensure_future(run_in_pool(self._engine, lambda _engine: self._store_spool()))
+        async with self._order:
+            self._streaming = True
+            await self._settled()
+            self._in_flight = asyncio.ensure_future(run_in_pool(self._engine, lambda _engine: self._store_spool()))
 
     async def close(self) -> None:
         """Roll back what was not committed and drop the spool; waits for a batch still being written."""
@@ -114,10 +119,11 @@ class StreamedWrite:
         self._spool.write(batch)
 
     async def _hand_over(self) -> None:
-        await self._settled()
-        batch, self._pending = bytes(self._pending), bytearray()
-        append = self._writer.append if self._streaming else self._append_to_spool
-        self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(append, batch))
+        async with self._order:
+            await self._settled()
+            batch, self._pending = bytes(self._pending), bytearray()
+            append = self._writer.append if self._streaming else self._append_to_spool
+            self._in_flight = asyncio.ensure_future(anyio.to_thread.run_sync(append, batch))
 
     async def _settled(self) -> None:
         if self._in_flight is not None:

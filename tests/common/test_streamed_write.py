@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from common.storage import CHUNK_BYTES
 from common.storage.read import read_slices
 from common.storage.streaming import BATCH_BYTES, StreamedWrite
 from common.storage.write import RecordWriter
@@ -25,6 +26,10 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
     return tmp_path
+
+
+def stored_bytes(engine: Engine, record_id: uuid.UUID, size: int) -> bytes:
+    return b"".join(read_slices(engine, record_id, 0, size, 0, size // CHUNK_BYTES))
 
 
 def files_open_in(folder: Path) -> int:
@@ -57,7 +62,7 @@ def test_the_mp3_holds_no_connection_until_the_commit_and_arrives_whole(
             await stored.close()
 
     assert asyncio.run(run()) == (0, 1)  # no connection while it arrives; the bytes went to disk
-    assert b"".join(read_slices(engine, record.id, 0, len(data), 0, 8)) == data
+    assert stored_bytes(engine, record.id, len(data)) == data
     assert list(spool_dir.iterdir()) == []
 
 
@@ -97,7 +102,7 @@ def test_once_the_upload_is_in_the_spool_goes_ahead_and_the_commit_stores_the_wh
             await stored.close()
 
     assert asyncio.run(run()) == 0  # the spool was stored and dropped before the commit
-    assert b"".join(read_slices(engine, record.id, 0, len(head + tail), 0, 8)) == head + tail
+    assert stored_bytes(engine, record.id, len(head + tail)) == head + tail
 
 
 def test_stored_ahead_then_closed_without_a_commit_nothing_is_left(engine: Engine, owner: int, spool_dir: Path) -> None:
@@ -118,3 +123,33 @@ def test_stored_ahead_then_closed_without_a_commit_nothing_is_left(engine: Engin
     with engine.connect() as connection:
         chunks = text("SELECT count(*) FROM record_chunks WHERE record_id = :id")
         assert connection.execute(chunks, {"id": record_id}).scalar_one() == 0
+
+
+@pytest.mark.parametrize("pieces_before", range(3, 12))
+def test_bytes_keep_their_order_when_the_upload_ends_while_ffmpeg_writes(
+    engine: Engine, owner: int, pieces_before: int
+) -> None:
+    """ffmpeg's output (`write`) and the upload's end (`input_complete`) come from two tasks at once."""
+    data = os.urandom(12 * BATCH_BYTES + 3)
+    record = describe(owner, data)
+
+    async def run() -> None:
+        stored = StreamedWrite(RecordWriter(engine, record.id), engine, asyncio.Semaphore(1))
+
+        async def ffmpeg_output() -> None:
+            for start in range(0, len(data), 65_536):
+                await stored.write(data[start : start + 65_536])
+                await asyncio.sleep(0)
+
+        try:
+            output = asyncio.ensure_future(ffmpeg_output())
+            for _ in range(pieces_before):  # some of the output spooled, a batch perhaps on its way
+                await asyncio.sleep(0)
+            await stored.input_complete()
+            await output
+            await stored.commit(record, None)
+        finally:
+            await stored.close()
+
+    asyncio.run(run())
+    assert stored_bytes(engine, record.id, len(data)) == data
