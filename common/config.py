@@ -1,7 +1,5 @@
 """Settings, read once from the environment; a bad value stops the process at start."""
 
-import math
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,19 +11,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
-def available_cpus() -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup v2 quota (compose's `cpus:`)."""
-    count = len(os.sched_getaffinity(0))
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-    except (OSError, ValueError):
-        return count
-    return count if quota == "max" else max(1, min(count, math.ceil(int(quota) / int(period))))
-
-
 #: add_record's own memory beside its uploads: the process idles at about 75 MB,
 #: keeps about 10 MB more after heavy use (the allocator's high-water mark), and
-#: the rest is headroom (docs/scaling.md, "What an upload costs").
+#: the rest is headroom (docs/performance.md, "Issue 31: real links").
 ADD_RECORD_BASE_MB = 160
 #: What one converting upload costs, measured by `make bench` ("real links"):
 #: ffmpeg's private memory (about 10 MB: its libraries' relocated pages, lame's
